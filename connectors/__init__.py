@@ -1,0 +1,1 @@
+"""Connectors: one subpackage each (``mysql``, ``postgres``, ``sql``), registered in :mod:`cdc.registry`."""
