@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one paragraph, no traceback
+    except Exception as exc:
         if debug:
             raise
-        click.echo(f"error: unexpected {type(exc).__name__}: {redact(str(exc))} (run with --debug for details)",
-                   err=True)
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {redact(str(exc))} (run with --debug for details)", err=True
+        )
         sys.exit(EXIT_ERROR)

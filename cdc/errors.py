@@ -65,8 +65,9 @@ class ConfigError(CdcError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = [redact(p) for p in problems]
         noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"the configuration has {len(problems)} {noun}:\n" + "\n".join(
-            f"  - {p}" for p in self.problems))
+        super().__init__(
+            f"the configuration has {len(problems)} {noun}:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        )
 
 
 class TransientError(CdcError):

@@ -13,6 +13,7 @@ Drivers are imported lazily so that unit tests never load one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -40,7 +41,7 @@ def in_ci() -> bool:
 
 def _host_port(kind: str, url: str) -> tuple[str, int]:
     if kind == "kafka":
-        first = url.split(",")[0].strip()
+        first = url.split(",", maxsplit=1)[0].strip()
         host, _, port = first.rpartition(":")
         return host or "127.0.0.1", int(port or 9092)
     parts = urlsplit(url)
@@ -135,10 +136,8 @@ def find(kind: str) -> tuple[Found | None, str]:
 
 def stop_containers() -> None:
     for c in _containers.values():
-        try:
+        with contextlib.suppress(Exception):
             c.stop()
-        except Exception:
-            pass
     _containers.clear()
 
 

@@ -153,19 +153,13 @@ def owned_pid(pidfile: Path, marker: str) -> int | None:
 def spawn(cmd: list[str], log: Path, *, user: str | None = None, env: dict[str, str] | None = None,
           cwd: Path | None = None) -> int:
     """Start a daemon in its own session, detached from this process; return its pid."""
+    demote: dict[str, object] = {}
     if user is not None and os.geteuid() == 0 and user != "root":
-        pw = pwd.getpwnam(user)
-
-        def demote() -> None:
-            os.setgid(pw.pw_gid)
-            os.initgroups(user, pw.pw_gid)
-            os.setuid(pw.pw_uid)
-    else:
-        demote = None  # type: ignore[assignment]
+        demote = {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(cmd, stdin=devnull, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=demote, env=env, cwd=cwd)
+                                env=env, cwd=cwd, **demote)  # type: ignore[call-overload]
     return proc.pid
 
 
@@ -219,7 +213,8 @@ def pg_up() -> None:
     if not (PG_BIN / "postgres").exists() or not (PG_BIN / "pg_recvlogical").exists():
         apt_install(f"{step}: install", [f"postgresql-{PG_MAJOR}", f"postgresql-client-{PG_MAJOR}"])
         if not (PG_BIN / "postgres").exists():
-            raise StepFailed(f"{step}: install", f"{PG_BIN / 'postgres'} missing after installing postgresql-{PG_MAJOR}")
+            raise StepFailed(f"{step}: install",
+                             f"{PG_BIN / 'postgres'} missing after installing postgresql-{PG_MAJOR}")
     data = PG_DIR / "data"
     pidfile = data / "postmaster.pid"
     pid = owned_pid(pidfile, str(data)) if pidfile.exists() else None

@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from services import ROOT
 
 STACK_PY = ROOT / "deploy" / "stack" / "stack.py"
@@ -37,7 +36,7 @@ def local_stack(mysql_url: str, pg_url: str, kafka_bootstrap: str) -> dict[str, 
 
 
 def test_stack_env_urls_work_from_a_shell(local_stack: dict[str, str]) -> None:
-    shell = f'eval "$(make -s stack-env)"; psql "$CDC_PG_URL" -tAc "select current_setting(\'wal_level\')"'
+    shell = 'eval "$(make -s stack-env)"; psql "$CDC_PG_URL" -tAc "select current_setting(\'wal_level\')"'
     out = subprocess.run(["bash", "-c", shell], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "logical"
 
@@ -54,7 +53,8 @@ def test_stack_env_urls_work_from_a_shell(local_stack: dict[str, str]) -> None:
         "p = KafkaProducer(bootstrap_servers=bs); p.send(t, b'ping').get(timeout=30); p.close()\n"
         "c = KafkaConsumer(t, bootstrap_servers=bs, auto_offset_reset='earliest', consumer_timeout_ms=20000)\n"
         "print(next(iter(c)).value.decode()); c.close()\n"
-        "from kafka import KafkaAdminClient; a = KafkaAdminClient(bootstrap_servers=bs); a.delete_topics([t]); a.close()\n"
+        "from kafka import KafkaAdminClient\n"
+        "a = KafkaAdminClient(bootstrap_servers=bs); a.delete_topics([t]); a.close()\n"
     )
     shell = f'eval "$(make -s stack-env)"; {sys.executable} -c "$0"'
     out = subprocess.run(["bash", "-c", shell, script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
