@@ -35,10 +35,12 @@ def main() -> int:
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{db}`")
-            cur.execute(f"CREATE TABLE `{db}`.orders (id INT PRIMARY KEY, item VARCHAR(40), qty INT)")
+        with pymysql.connect(**settings, database=db, autocommit=True, charset="utf8mb4") as dbconn,\
+                dbconn.cursor() as cur:
+            cur.execute("CREATE TABLE orders (id INT PRIMARY KEY, item VARCHAR(40), qty INT)")
             cur.execute("SHOW MASTER STATUS")
             log_file, log_pos = cur.fetchone()[:2]
-            cur.execute(f"INSERT INTO `{db}`.orders VALUES (1, 'coffee ☕', 3)")
+            cur.execute("INSERT INTO orders VALUES (1, 'coffee ☕', 3)")
         step(1, f"MariaDB: inserted into {db}.orders at binlog {log_file}:{log_pos}")
 
         reader = BinLogStreamReader(connection_settings=settings, server_id=4242, only_events=[WriteRowsEvent],
