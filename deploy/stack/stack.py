@@ -22,6 +22,7 @@ CDC_STACK_KAFKA_CONTROLLER_PORT). Every failure names the step that failed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -52,6 +53,10 @@ PG_DIR = STACK / "postgres"
 MYSQL_DIR = STACK / "mariadb"
 KAFKA_DIR = STACK / "kafka"
 RUN_DIR = STACK / "run"
+# unix socket paths are limited to 107 bytes; a deep checkout gets its socket in /tmp
+MYSQL_SOCKET = RUN_DIR / "mariadb.sock"
+if len(str(MYSQL_SOCKET)) > 100:
+    MYSQL_SOCKET = Path("/tmp") / f"cdc-stack-{hashlib.sha1(str(STACK).encode()).hexdigest()[:12]}-mariadb.sock"
 LOG_DIR = STACK / "logs"
 
 
@@ -208,6 +213,41 @@ def pg_user() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
 
+def pg_home(create: bool = False) -> Path:
+    """The directory that holds PostgreSQL's data, socket and log: normally ``.stack/postgres``.
+
+    As root, PostgreSQL runs as 'postgres', which must be able to reach its files. When the
+    checkout lies under a directory 'postgres' cannot traverse (a private temp dir, say), the
+    files go to /var/lib/cdc-stack/<hash of the stack dir>/postgres and ``.stack/postgres`` is a
+    symlink to it; ``stack-down`` and the pid checks follow the link.
+    """
+    if PG_DIR.is_symlink():
+        return PG_DIR.resolve()
+    user = pg_user()
+    if not create:
+        return PG_DIR
+    STACK.mkdir(parents=True, exist_ok=True)
+    if user is None:
+        PG_DIR.mkdir(exist_ok=True)
+        return PG_DIR
+    pw = pwd.getpwnam(user)
+    STACK.chmod(STACK.stat().st_mode | 0o011)  # our own directory: let 'postgres' traverse it
+    reach = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(STACK)], check=False)
+    if reach.returncode == 0:
+        home = PG_DIR
+    else:
+        digest = hashlib.sha1(str(STACK).encode()).hexdigest()[:12]
+        home = Path("/var/lib/cdc-stack") / digest / "postgres"
+        say(f"'{user}' cannot reach {STACK}; PostgreSQL's files go to {home} (linked from {PG_DIR})")
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    if home != PG_DIR:
+        if PG_DIR.exists():
+            shutil.rmtree(PG_DIR)
+        PG_DIR.symlink_to(home, target_is_directory=True)
+    return home
+
+
 def pg_up() -> None:
     step = "postgres"
     if not (PG_BIN / "postgres").exists() or not (PG_BIN / "pg_recvlogical").exists():
@@ -215,27 +255,18 @@ def pg_up() -> None:
         if not (PG_BIN / "postgres").exists():
             raise StepFailed(f"{step}: install",
                              f"{PG_BIN / 'postgres'} missing after installing postgresql-{PG_MAJOR}")
-    data = PG_DIR / "data"
-    pidfile = data / "postmaster.pid"
-    pid = owned_pid(pidfile, str(data)) if pidfile.exists() else None
+    data = pg_home() / "data"
     # postmaster.pid's first line is the pid; the command line of postgres names -D <data>
+    pid = owned_pid(data / "postmaster.pid", str(data))
     if pid is not None and port_open(PG_PORT):
         say(f"postgres already running (pid {pid}, port {PG_PORT})")
         return
     if port_open(PG_PORT):
         raise StepFailed(f"{step}: start", f"port {PG_PORT} is taken by another process; set CDC_STACK_PG_PORT")
     user = pg_user()
-    for d in (PG_DIR, RUN_DIR, LOG_DIR):
-        d.mkdir(parents=True, exist_ok=True)
-    if user:
-        pw = pwd.getpwnam(user)
-        STACK.chmod(STACK.stat().st_mode | 0o011)  # our own directory: let 'postgres' traverse it
-        for d in (PG_DIR, RUN_DIR):
-            os.chown(d, pw.pw_uid, pw.pw_gid)
-        check = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(PG_DIR)], check=False)
-        if check.returncode != 0:
-            raise StepFailed(f"{step}: init", f"the '{user}' user cannot reach {PG_DIR}; "
-                             "every parent directory of the checkout must be traversable (chmod o+x)")
+    home = pg_home(create=True)
+    data = home / "data"
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     if not (data / "PG_VERSION").exists():
         say("initialising PostgreSQL data directory")
         if data.exists():
@@ -248,7 +279,7 @@ def pg_up() -> None:
                 "\n# --- cdc local stack ---\n"
                 f"port = {PG_PORT}\n"
                 "listen_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{RUN_DIR}'\n"
+                "unix_socket_directories = ''  # TCP only: socket paths are limited to 107 bytes\n"
                 "wal_level = logical\n"
                 "max_replication_slots = 64\n"
                 "max_wal_senders = 64\n"
@@ -270,11 +301,11 @@ def pg_up() -> None:
             "host    all             all             127.0.0.1/32            scram-sha-256\n"
             "host    replication     all             127.0.0.1/32            scram-sha-256\n"
         )
-    log = LOG_DIR / "postgres.log"
-    if user:
-        pw = pwd.getpwnam(user)
-        log.touch()
-        os.chown(log, pw.pw_uid, pw.pw_gid)
+    log = home / "postgres.log"
+    link = LOG_DIR / "postgres.log"
+    if home != PG_DIR and not link.is_symlink():
+        link.unlink(missing_ok=True)
+        link.symlink_to(log)
     say(f"starting PostgreSQL {PG_MAJOR} on 127.0.0.1:{PG_PORT}")
     run(f"{step}: start", [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start"],
         user=user, timeout=90)
@@ -282,7 +313,7 @@ def pg_up() -> None:
 
 
 def pg_down() -> None:
-    data = PG_DIR / "data"
+    data = pg_home() / "data"
     pid = owned_pid(data / "postmaster.pid", str(data))
     if pid is None:
         return
@@ -319,7 +350,7 @@ def mysql_up() -> None:
         "[mariadbd]\n"
         f"user = {user}\n"
         f"datadir = {data}\n"
-        f"socket = {RUN_DIR / 'mariadb.sock'}\n"
+        f"socket = {MYSQL_SOCKET}\n"
         f"pid-file = {pidfile}\n"
         f"port = {MYSQL_PORT}\n"
         "bind-address = 127.0.0.1\n"
@@ -342,7 +373,7 @@ def mysql_up() -> None:
         "innodb_log_file_size = 256M\n"
         "max_allowed_packet = 256M\n"
         "[client]\n"
-        f"socket = {RUN_DIR / 'mariadb.sock'}\n"
+        f"socket = {MYSQL_SOCKET}\n"
         f"port = {MYSQL_PORT}\n"
     )
     if not (data / "mysql").exists():
@@ -570,7 +601,7 @@ def cmd_env() -> None:
 
 def cmd_status() -> int:
     rows = [
-        ("postgres", owned_pid(PG_DIR / "data" / "postmaster.pid", str(PG_DIR / "data")), PG_PORT),
+        ("postgres", owned_pid(pg_home() / "data" / "postmaster.pid", str(pg_home() / "data")), PG_PORT),
         ("mariadb", owned_pid(RUN_DIR / "mariadb.pid", str(MYSQL_DIR / "my.cnf")), MYSQL_PORT),
         ("kafka", owned_pid(RUN_DIR / "kafka.pid", str(KAFKA_DIR / "server.properties")), KAFKA_PORT),
     ]
