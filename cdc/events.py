@@ -22,12 +22,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cdc.positions import Position
+    from cdc.positions import Position, SourceOffset
 
 __all__ = [
     "UNAVAILABLE",
     "ChangeEvent",
+    "Checkpoint",
     "Column",
+    "Heartbeat",
+    "Item",
     "Logical",
     "Op",
     "Operation",
@@ -226,9 +229,9 @@ class ChangeEvent:
     """One row change (or a truncate) in a source transaction.
 
     ``ts_ms`` is the source commit time, the basis of every lag figure; ``emitted_ms`` is
-    when cdc produced the event (the envelope's top-level ``ts_ms``). ``position`` is the
-    resume point of the transaction the event belongs to: restarting from it replays nothing
-    of that transaction. ``unchanged`` names columns whose values the source did not send
+    when cdc produced the event (the envelope's top-level ``ts_ms``). ``position`` says where
+    in the log the change is (it fills Debezium's ``source`` block); it is not a resume point:
+    only a :class:`Checkpoint` is. ``unchanged`` names columns whose values the source did not send
     (PostgreSQL's unchanged TOAST): a sink leaves them untouched. ``source`` is Debezium's
     connector-specific ``source`` block.
     """
@@ -269,3 +272,32 @@ class SchemaChange:
     ts_ms: int
     position: Position | None = None
     seq: int = field(default=-1, compare=False)
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """A transaction boundary (or a completed snapshot chunk) in a source's output.
+
+    Sources emit one after the last event of every transaction, including transactions
+    whose events were all filtered out. Once every item before it is acknowledged by the
+    next stage, ``offset`` may be stored and the source acknowledged up to it.
+    """
+
+    offset: SourceOffset
+    ts_ms: int
+    txn_id: str | None = None
+    seq: int = field(default=-1, compare=False)
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """A sign of life from an idle source: published to the heartbeat topic, and, when it carries
+    an ``offset``, a boundary like :class:`Checkpoint` (so an idle PostgreSQL slot advances)."""
+
+    ts_ms: int
+    offset: SourceOffset | None = None
+    seq: int = field(default=-1, compare=False)
+
+
+#: What a source's ``read_batch`` returns, in log order.
+Item = ChangeEvent | SchemaChange | Checkpoint | Heartbeat

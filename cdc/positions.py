@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import total_ordering
 from typing import Any, ClassVar
 
 from cdc.errors import DecodeError
 
-__all__ = ["MySqlPosition", "PgPosition", "Position", "format_lsn", "parse_lsn", "position_from_dict"]
+__all__ = [
+    "MySqlPosition",
+    "PgPosition",
+    "Position",
+    "SourceOffset",
+    "format_lsn",
+    "parse_lsn",
+    "position_from_dict",
+]
 
 FORMAT_VERSION = 1
+OFFSET_FORMAT_VERSION = 1
 
 
 @total_ordering
@@ -128,3 +137,48 @@ def position_from_dict(data: dict[str, Any]) -> Position:
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"malformed stored position {data!r}: {exc}") from exc
     raise DecodeError(f"unknown position kind {kind!r}")
+
+
+@dataclass
+class SourceOffset:
+    """What a source stores to resume: its position, its phase and its snapshot progress.
+
+    ``phase`` is ``snapshot`` or ``streaming``. During a snapshot, ``position`` is where
+    streaming will start once the snapshot ends, and ``snapshot`` holds the progress
+    (completed tables, the last key of the current table) so a crash resumes from the last
+    completed chunk. ``snapshot["chunk"]`` counts completed chunks, so snapshot offsets order.
+    """
+
+    position: Position | None
+    phase: str = "streaming"
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def order_key(self) -> tuple[int, int, str]:
+        """Sorts offsets of one source in log order: snapshot chunks (by their ``chunk`` counter)
+        before streaming, then by position."""
+        pos = self.position.sort_key() if self.position is not None else ""
+        if self.phase == "snapshot":
+            return (0, int(self.snapshot.get("chunk", 0)), pos)
+        return (1, 0, pos)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": OFFSET_FORMAT_VERSION,
+            "position": self.position.to_dict() if self.position is not None else None,
+            "phase": self.phase,
+            "snapshot": self.snapshot,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceOffset:
+        if not isinstance(data, dict) or data.get("v") != OFFSET_FORMAT_VERSION:
+            raise DecodeError(f"stored offset has an unknown format: {str(data)[:200]}")
+        pos = data.get("position")
+        return cls(
+            position=position_from_dict(pos) if pos is not None else None,
+            phase=str(data.get("phase", "streaming")),
+            snapshot=dict(data.get("snapshot") or {}),
+            extra=dict(data.get("extra") or {}),
+        )

@@ -153,7 +153,7 @@ def kafka_prefix(kafka_bootstrap: str) -> Iterator[str]:
 
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="cdc-tests-cleanup")
     try:
-        doomed = [t for t in admin.list_topics() if t.startswith(prefix) or t.startswith(f"__cdc_{prefix}")]
+        doomed = [t for t in admin.list_topics() if prefix in t]
         if doomed:
             admin.delete_topics(doomed, timeout_ms=30_000)
     finally:

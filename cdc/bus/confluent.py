@@ -1,0 +1,303 @@
+"""The confluent-kafka (librdkafka) client behind :mod:`cdc.bus.base`: the optional ``confluent`` extra,
+selected with ``bus.client: confluent-kafka``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import Consumer as CKConsumer
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Producer as CKProducer
+from confluent_kafka import TopicPartition as CKTopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cdc.bus.base import Admin, ClientFactory, Consumer, Delivery, Message, Producer, TopicPartition, TopicSpec
+from cdc.errors import CdcError, ConnectError, ConnectionLostError, PermissionDeniedError, TerminalError
+
+__all__ = ["ConfluentFactory", "translate"]
+
+_AUTH_CODES = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError._AUTHENTICATION,
+}
+
+
+def translate(exc: BaseException, what: str) -> CdcError:
+    if isinstance(exc, CdcError):
+        return exc
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    if isinstance(err, KafkaError):
+        text = f"{what}: {err.str()}"
+        if err.code() in _AUTH_CODES:
+            return PermissionDeniedError(text)
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            return ConnectError(f"{what}: no Kafka broker answers at the configured bootstrap servers")
+        if err.retriable() or err.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT):
+            return ConnectionLostError(text)
+        return TerminalError(text)
+    return TerminalError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class _Handle:
+    __slots__ = ("exception", "is_done")
+
+    def __init__(self) -> None:
+        self.is_done = False
+        self.exception: BaseException | None = None
+
+    def __call__(self, err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            self.exception = KafkaException(err)
+        self.is_done = True
+
+
+class _Producer(Producer):
+    def __init__(self, config: dict[str, Any]) -> None:
+        try:
+            self._p = CKProducer(config)
+        except Exception as exc:
+            raise translate(exc, "creating a Kafka producer") from exc
+        self._sent = 0
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None,
+             headers: Sequence[tuple[str, bytes]] | None = None) -> Delivery:
+        handle = _Handle()
+        while True:
+            try:
+                self._p.produce(topic, value, key, on_delivery=handle, headers=list(headers) if headers else None)
+                break
+            except BufferError:  # the local queue is full: serve deliveries, then retry
+                self._p.poll(0.05)
+            except Exception as exc:
+                raise translate(exc, f"sending to {topic}") from exc
+        self._sent += 1
+        if self._sent % 1000 == 0:
+            self._p.poll(0)
+        return handle
+
+    def poll(self) -> None:
+        self._p.poll(0)
+
+    def flush(self, timeout_s: float) -> None:
+        left = self._p.flush(timeout_s)
+        if left:
+            raise ConnectionLostError(f"{left} Kafka records were not acknowledged within {timeout_s:.0f}s")
+
+    def init_transactions(self) -> None:
+        try:
+            self._p.init_transactions(30)
+        except Exception as exc:
+            raise translate(exc, "initialising Kafka transactions") from exc
+
+    def begin_transaction(self) -> None:
+        try:
+            self._p.begin_transaction()
+        except Exception as exc:
+            raise translate(exc, "beginning a Kafka transaction") from exc
+
+    def commit_transaction(self) -> None:
+        try:
+            self._p.commit_transaction(60)
+        except Exception as exc:
+            raise translate(exc, "committing a Kafka transaction") from exc
+
+    def abort_transaction(self) -> None:
+        try:
+            self._p.abort_transaction(60)
+        except Exception as exc:
+            raise translate(exc, "aborting a Kafka transaction") from exc
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._p.flush(timeout_s)
+
+
+class _Consumer(Consumer):
+    def __init__(self, config: dict[str, Any]) -> None:
+        try:
+            self._c = CKConsumer(config)
+        except Exception as exc:
+            raise translate(exc, "creating a Kafka consumer") from exc
+        self._assigning = False
+        self._pending_seeks: dict[TopicPartition, int] = {}
+
+    def subscribe(self, topics: Sequence[str] | None = None, pattern: str | None = None,
+                  on_assign: Callable[[list[TopicPartition]], None] | None = None,
+                  on_revoke: Callable[[list[TopicPartition]], None] | None = None) -> None:
+        def assigned(consumer: CKConsumer, parts: list[CKTopicPartition]) -> None:
+            tps = [(p.topic, p.partition) for p in parts]
+            self._assigning, self._pending_seeks = True, {}
+            try:
+                if on_assign is not None:
+                    on_assign(tps)
+            finally:
+                self._assigning = False
+            consumer.incremental_assign([CKTopicPartition(t, p, self._pending_seeks.get((t, p), -1001))
+                                         for t, p in tps])
+
+        def revoked(consumer: CKConsumer, parts: list[CKTopicPartition]) -> None:
+            if on_revoke is not None:
+                on_revoke([(p.topic, p.partition) for p in parts])
+            consumer.incremental_unassign(parts)
+
+        subs = [f"^{pattern}"] if pattern is not None else list(topics or ())
+        self._c.subscribe(subs, on_assign=assigned, on_revoke=revoked, on_lost=revoked)
+
+    def assign(self, partitions: Sequence[TopicPartition]) -> None:
+        self._c.assign([CKTopicPartition(t, p) for t, p in partitions])
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Message]:
+        try:
+            records = self._c.consume(num_messages=max_records, timeout=timeout_s)
+        except Exception as exc:
+            raise translate(exc, "polling Kafka") from exc
+        out: list[Message] = []
+        for r in records:
+            err = r.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise translate(KafkaException(err), "polling Kafka")
+            out.append(Message(r.topic(), r.partition(), r.offset(), r.key(), r.value(), r.timestamp()[1],
+                               r.headers() or ()))
+        return out
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        if self._assigning:
+            self._pending_seeks[partition] = offset
+            return
+        self._c.seek(CKTopicPartition(partition[0], partition[1], offset))
+
+    def seek_to_beginning(self, partitions: Sequence[TopicPartition]) -> None:
+        for t, p in partitions:
+            self.seek((t, p), -2)  # OFFSET_BEGINNING
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        try:
+            self._c.commit(offsets=[CKTopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+        except Exception as exc:
+            raise translate(exc, "committing Kafka offsets") from exc
+
+    def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
+        try:
+            got = self._c.committed([CKTopicPartition(t, p) for t, p in partitions], timeout=30)
+        except Exception as exc:
+            raise translate(exc, "reading committed Kafka offsets") from exc
+        return {(g.topic, g.partition): (g.offset if g.offset >= 0 else None) for g in got}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {(p.topic, p.partition) for p in self._c.assignment()}
+
+    def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        out = {}
+        for t, p in partitions:
+            try:
+                _low, high = self._c.get_watermark_offsets(CKTopicPartition(t, p), timeout=30)
+            except Exception as exc:
+                raise translate(exc, "reading Kafka end offsets") from exc
+            out[(t, p)] = int(high)
+        return out
+
+    def position(self, partition: TopicPartition) -> int:
+        got = self._c.position([CKTopicPartition(*partition)])
+        return int(got[0].offset)
+
+    def close(self) -> None:
+        self._c.close()
+
+
+class _Admin(Admin):
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._a = AdminClient(config)
+
+    def create_topics(self, specs: Iterable[TopicSpec]) -> None:
+        existing = self.list_topics()
+        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication,
+                        config=dict(s.config)) for s in specs if s.name not in existing]
+        if not new:
+            return
+        for name, fut in self._a.create_topics(new, operation_timeout=30).items():
+            try:
+                fut.result(timeout=30)
+            except KafkaException as exc:
+                if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue
+                raise translate(exc, f"creating topic {name}") from exc
+
+    def list_topics(self) -> set[str]:
+        try:
+            return set(self._a.list_topics(timeout=30).topics)
+        except Exception as exc:
+            raise translate(exc, "listing Kafka topics") from exc
+
+    def partitions_for(self, topic: str) -> list[int]:
+        try:
+            meta = self._a.list_topics(topic=topic, timeout=30).topics.get(topic)
+        except Exception as exc:
+            raise translate(exc, f"describing topic {topic}") from exc
+        if meta is None or meta.error is not None:
+            return []
+        return sorted(meta.partitions)
+
+    def delete_topics(self, topics: Sequence[str]) -> None:
+        if not topics:
+            return
+        for name, fut in self._a.delete_topics(list(topics), operation_timeout=30).items():
+            try:
+                fut.result(timeout=30)
+            except KafkaException as exc:
+                raise translate(exc, f"deleting topic {name}") from exc
+
+    def close(self) -> None:
+        return None
+
+
+_COMPRESSION = {None: "none", "none": "none", "lz4": "lz4", "zstd": "zstd", "gzip": "gzip", "snappy": "snappy"}
+
+
+class ConfluentFactory(ClientFactory):
+    name = "confluent-kafka"
+
+    def __init__(self, bootstrap_servers: str, client_id: str = "cdc", extra: Mapping[str, Any] | None = None) -> None:
+        self._common: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "client.id": client_id,
+                                        **(extra or {})}
+
+    def producer(self, *, transactional_id: str | None = None, compression: str | None = "lz4",
+                 linger_ms: int = 5, batch_bytes: int = 512 * 1024, extra: Mapping[str, Any] | None = None,
+                 ) -> Producer:
+        config: dict[str, Any] = {
+            **self._common,
+            "acks": "all",
+            "enable.idempotence": True,
+            "compression.type": _COMPRESSION.get(compression, compression),
+            "linger.ms": linger_ms,
+            "batch.size": batch_bytes,
+            "message.max.bytes": 16 * 1024 * 1024,
+            "queue.buffering.max.messages": 1_000_000,
+            **(extra or {}),
+        }
+        if transactional_id is not None:
+            config["transactional.id"] = transactional_id
+        return _Producer(config)
+
+    def consumer(self, *, group_id: str | None, read_committed: bool = False, max_poll_records: int = 5000,
+                 extra: Mapping[str, Any] | None = None) -> Consumer:
+        config: dict[str, Any] = {
+            **self._common,
+            "group.id": group_id or "cdc-unassigned",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "fetch.wait.max.ms": 100,
+            **(extra or {}),
+        }
+        return _Consumer(config)
+
+    def admin(self) -> Admin:
+        return _Admin({k: v for k, v in self._common.items() if k in ("bootstrap.servers", "client.id")})
