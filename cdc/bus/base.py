@@ -15,17 +15,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 __all__ = [
     "Admin",
+    "Batch",
     "ClientFactory",
     "Consumer",
-    "Delivery",
     "Message",
     "Producer",
-    "TopicSpec",
     "TopicPartition",
+    "TopicSpec",
 ]
 
 TopicPartition = tuple[str, int]
@@ -44,16 +44,24 @@ class Message:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
-class Delivery(Protocol):
-    """The handle :meth:`Producer.send` returns.
+class Batch(ABC):
+    """Tracks the delivery of every record sent with it (:meth:`Producer.send`'s ``batch``).
 
-    ``is_done`` becomes true once the broker acknowledged the record or delivery failed for
-    good; then ``exception`` is None on success. Both are plain attributes, so checking a
-    handle costs no call.
+    One object per group of records instead of one handle per record keeps the hot path
+    free of allocations and callbacks.
     """
 
-    is_done: bool
-    exception: BaseException | None
+    @abstractmethod
+    def complete(self) -> bool:
+        """True once every record sent with this batch is acknowledged by the broker.
+
+        Raises the first delivery failure as a cdc error (transient when retriable).
+        """
+
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """How many records were sent with this batch."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,13 @@ class Producer(ABC):
     """
 
     @abstractmethod
-    def send(self, topic: str, key: bytes | None, value: bytes | None,
-             headers: Sequence[tuple[str, bytes]] | None = None) -> Delivery: ...
+    def batch(self) -> Batch:
+        """A new, empty delivery tracker."""
+
+    @abstractmethod
+    def send(self, topic: str, key: bytes | None, value: bytes | None, batch: Batch,
+             headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+        """Queue one record; ``batch`` learns of its delivery. Does not wait for the broker."""
 
     @abstractmethod
     def poll(self) -> None:

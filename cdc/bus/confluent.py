@@ -10,9 +10,10 @@ from confluent_kafka import Consumer as CKConsumer
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import Producer as CKProducer
 from confluent_kafka import TopicPartition as CKTopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
-from cdc.bus.base import Admin, ClientFactory, Consumer, Delivery, Message, Producer, TopicPartition, TopicSpec
+from cdc.bus.base import Admin, Batch, ClientFactory, Consumer, Message, Producer, TopicPartition, TopicSpec
 from cdc.errors import CdcError, ConnectError, ConnectionLostError, PermissionDeniedError, TerminalError
 
 __all__ = ["ConfluentFactory", "translate"]
@@ -43,17 +44,30 @@ def translate(exc: BaseException, what: str) -> CdcError:
     return TerminalError(f"{what}: {type(exc).__name__}: {exc}")
 
 
-class _Handle:
-    __slots__ = ("exception", "is_done")
+class _Batch(Batch):
+    """Counts delivery reports; librdkafka calls ``on_delivery`` from inside ``poll``/``flush``."""
+
+    __slots__ = ("acked", "error", "on_delivery", "sent")
 
     def __init__(self) -> None:
-        self.is_done = False
-        self.exception: BaseException | None = None
+        self.sent = 0
+        self.acked = 0
+        self.error: KafkaError | None = None
+        self.on_delivery = self._on_delivery
 
-    def __call__(self, err: KafkaError | None, _msg: object) -> None:
-        if err is not None:
-            self.exception = KafkaException(err)
-        self.is_done = True
+    def _on_delivery(self, err: KafkaError | None, _msg: object) -> None:
+        if err is not None and self.error is None:
+            self.error = err
+        self.acked += 1
+
+    @property
+    def size(self) -> int:
+        return self.sent
+
+    def complete(self) -> bool:
+        if self.error is not None:
+            raise translate(KafkaException(self.error), "delivering a record to Kafka")
+        return self.acked >= self.sent
 
 
 class _Producer(Producer):
@@ -64,21 +78,27 @@ class _Producer(Producer):
             raise translate(exc, "creating a Kafka producer") from exc
         self._sent = 0
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None,
-             headers: Sequence[tuple[str, bytes]] | None = None) -> Delivery:
-        handle = _Handle()
+    def batch(self) -> Batch:
+        return _Batch()
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None, batch: Batch,
+             headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+        on_delivery = batch.on_delivery  # type: ignore[attr-defined]
         while True:
             try:
-                self._p.produce(topic, value, key, on_delivery=handle, headers=list(headers) if headers else None)
+                if headers:
+                    self._p.produce(topic, value, key, on_delivery=on_delivery, headers=list(headers))
+                else:
+                    self._p.produce(topic, value, key, on_delivery=on_delivery)
                 break
             except BufferError:  # the local queue is full: serve deliveries, then retry
                 self._p.poll(0.05)
             except Exception as exc:
                 raise translate(exc, f"sending to {topic}") from exc
+        batch.sent += 1  # type: ignore[attr-defined]
         self._sent += 1
         if self._sent % 1000 == 0:
             self._p.poll(0)
-        return handle
 
     def poll(self) -> None:
         self._p.poll(0)
@@ -162,15 +182,22 @@ class _Consumer(Consumer):
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise translate(KafkaException(err), "polling Kafka")
-            out.append(Message(r.topic(), r.partition(), r.offset(), r.key(), r.value(), r.timestamp()[1],
-                               r.headers() or ()))
+            headers = r.headers()
+            out.append(Message(str(r.topic()), int(r.partition() or 0), int(r.offset() or 0), r.key(), r.value(),
+                               r.timestamp()[1], list(headers) if isinstance(headers, list) else ()))  # type: ignore[arg-type]
         return out
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         if self._assigning:
             self._pending_seeks[partition] = offset
             return
-        self._c.seek(CKTopicPartition(partition[0], partition[1], offset))
+        tp = CKTopicPartition(partition[0], partition[1], offset)
+        try:
+            self._c.seek(tp)
+        except KafkaException:
+            # a partition whose fetcher has not started yet cannot seek: assign it again at the offset
+            self._c.incremental_unassign([CKTopicPartition(partition[0], partition[1])])
+            self._c.incremental_assign([tp])
 
     def seek_to_beginning(self, partitions: Sequence[TopicPartition]) -> None:
         for t, p in partitions:
@@ -278,6 +305,8 @@ class ConfluentFactory(ClientFactory):
             "batch.size": batch_bytes,
             "message.max.bytes": 16 * 1024 * 1024,
             "queue.buffering.max.messages": 1_000_000,
+            # Java's partitioner: the same key lands on the same partition whichever client wrote it
+            "partitioner": "murmur2_random",
             **(extra or {}),
         }
         if transactional_id is not None:

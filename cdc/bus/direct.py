@@ -62,9 +62,7 @@ class DirectBus:
             elif isinstance(item, SchemaChange):
                 for st in self._states:
                     st.sink.apply_schema(item)
-            elif isinstance(item, Checkpoint):
-                self._end_transaction(item.offset)
-            elif isinstance(item, Heartbeat) and item.offset is not None:
+            elif isinstance(item, Checkpoint) or (isinstance(item, Heartbeat) and item.offset is not None):
                 self._end_transaction(item.offset)
         if self._group_offset is not None and not self._txn:
             self.flush()

@@ -10,8 +10,10 @@ Topics (see the contract):
 * ``__cdc_schema_history.<prefix>``: every table definition by position, compacted with a
   unique key per record so nothing is ever compacted away.
 
-Delivery: the producer is idempotent with ``acks=all``. Each record's delivery is tracked in
-a :class:`~cdc.offsets.Checkpointer`; the stored offset only advances to a source
+Delivery: the producer is idempotent with ``acks=all``. Records are grouped into segments
+that end at source transaction boundaries (or at the end of a publish call); each segment's
+deliveries are counted by one :class:`~cdc.bus.base.Batch`, and each segment is one entry
+in a :class:`~cdc.offsets.Checkpointer`. The stored offset only advances to a source
 transaction boundary below which every record is acknowledged. With ``exactly_once`` the
 records and the offset record are written in one Kafka transaction that only ever ends at a
 source transaction boundary, so a ``read_committed`` consumer never sees a duplicate.
@@ -27,9 +29,9 @@ from typing import Any
 
 import orjson
 
-from cdc.bus.base import ClientFactory, Delivery, Producer, TopicSpec
+from cdc.bus.base import Batch, ClientFactory, Producer, TopicSpec
 from cdc.envelope import EnvelopeCodec, heartbeat_topic, schema_change_topic, topic_for
-from cdc.errors import CdcError, ConfigError, ConnectionLostError, DecodeError, SchemaError, TerminalError
+from cdc.errors import ConfigError, ConnectionLostError, DecodeError, SchemaError, TerminalError
 from cdc.events import ChangeEvent, Checkpoint, Heartbeat, Item, SchemaChange, TableId, TableSchema
 from cdc.offsets import Checkpointer, OffsetStore
 from cdc.positions import SourceOffset, position_from_dict
@@ -161,10 +163,11 @@ class KafkaOffsetStore(OffsetStore):
         if self._producer is None:
             self._producer = self._factory.producer(compression=None, linger_ms=0)
         k, v = self.record(key, offset)
-        delivery = self._producer.send(OFFSETS_TOPIC, k, v)
+        batch = self._producer.batch()
+        self._producer.send(OFFSETS_TOPIC, k, v, batch)
         self._producer.flush(30)
-        if delivery.exception is not None:
-            raise ConnectionLostError(f"storing the offset of pipeline {key!r} failed: {delivery.exception}")
+        if not batch.complete():
+            raise ConnectionLostError(f"storing the offset of pipeline {key!r} was not acknowledged in 30s")
 
     def close(self) -> None:
         if self._own_producer and self._producer is not None:
@@ -245,14 +248,15 @@ class KafkaPublisher:
         self._store: KafkaOffsetStore | None = None
         self.history = KafkaSchemaHistory(self._factory, self.prefix, self.codec, settings.replication)
         self.checkpointer: Checkpointer[SourceOffset] = Checkpointer()
-        self._pending: deque[tuple[Delivery, int]] = deque()
+        self._pending: deque[tuple[Batch, int]] = deque()  # closed segments, in order
+        self._batch: Batch | None = None  # the open segment
         self._schemas: dict[TableId, TableSchema] = {}
         self._topics: set[str] = set()
         self._saved: SourceOffset | None = None
         self._last_save = 0.0
         self._txn_open = False
         self._txn_started = 0.0
-        self._txn_seqs: list[int] = []
+        self._txn_seqs: list[tuple[Batch, int]] = []
         self._txn_offset: SourceOffset | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -310,13 +314,25 @@ class KafkaPublisher:
             admin.close()
         self._topics.update(missing)
 
-    def _send(self, topic: str, key: bytes | None, value: bytes | None, boundary: SourceOffset | None = None) -> None:
-        delivery = self.producer.send(topic, key, value)
+    def _send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = self.producer.batch()
+        self.producer.send(topic, key, value, batch)
+
+    def _close_segment(self, boundary: SourceOffset | None) -> None:
+        """End the open segment; ``boundary`` is the offset that becomes safe once it is delivered."""
+        batch = self._batch
+        if batch is None:
+            if boundary is None:
+                return
+            batch = self.producer.batch()
+        self._batch = None
         seq = self.checkpointer.track(boundary)
         if self._txn_open:
-            self._txn_seqs.append(seq)
+            self._txn_seqs.append((batch, seq))
         else:
-            self._pending.append((delivery, seq))
+            self._pending.append((batch, seq))
 
     def _begin(self) -> None:
         if self.settings.exactly_once and not self._txn_open:
@@ -328,13 +344,17 @@ class KafkaPublisher:
         """Commit the open Kafka transaction together with the offset record of its last boundary."""
         if not self._txn_open:
             return
+        self._close_segment(None)
         if self._txn_offset is not None and self._store is not None:
             k, v = self._store.record(self.pipeline, self._txn_offset)
-            self.producer.send(OFFSETS_TOPIC, k, v)
-        self.producer.commit_transaction()
+            self.producer.send(OFFSETS_TOPIC, k, v, self.producer.batch())
+        self.producer.commit_transaction()  # returns once every record of the transaction is acknowledged
         self._txn_open = False
-        seqs, self._txn_seqs = self._txn_seqs, []
-        self.checkpointer.ack_many(seqs)
+        segments, self._txn_seqs = self._txn_seqs, []
+        for batch, seq in segments:
+            if not batch.complete():
+                raise ConnectionLostError("Kafka committed a transaction whose records are not all acknowledged")
+            self.checkpointer.ack(seq)
         if self._txn_offset is not None:
             self._saved = self._txn_offset
         self._txn_offset = None
@@ -362,37 +382,33 @@ class KafkaPublisher:
                 hkey, hvalue = self.history.record(item)
                 self._send(self.history.topic, hkey, hvalue)
             elif isinstance(item, Checkpoint):
+                self._begin()
+                self._close_segment(item.offset)
                 if exactly_once:
                     self._txn_offset = item.offset
-                    self._txn_seqs.append(self.checkpointer.track(item.offset))
-                    if not self._txn_open:
-                        self._begin()
                     if i == last or time.monotonic() - self._txn_started >= self.settings.transaction_ms / 1000:
                         self._commit_txn()
-                else:
-                    self.checkpointer.mark(item.offset)
             elif isinstance(item, Heartbeat):
                 self._begin()
                 value = orjson.dumps({"ts_ms": item.ts_ms, "offset": item.offset.to_dict() if item.offset else None})
-                self._send(heartbeat_topic(self.prefix), self.pipeline.encode(), value, boundary=item.offset)
-                if exactly_once and item.offset is not None:
-                    self._txn_offset = item.offset
-                    self._commit_txn()
+                self._send(heartbeat_topic(self.prefix), self.pipeline.encode(), value)
+                if item.offset is not None:
+                    self._close_segment(item.offset)
+                    if exactly_once:
+                        self._txn_offset = item.offset
+                        self._commit_txn()
             else:  # pragma: no cover - typing makes this unreachable
                 raise TerminalError(f"cannot publish {type(item).__name__}")
+        if not self._txn_open:
+            self._close_segment(None)  # the part of a transaction sent so far: tracked, not a boundary
         self.pump()
 
     def pump(self) -> None:
         self.producer.poll()
         pending = self._pending
         ack = self.checkpointer.ack
-        while pending and pending[0][0].is_done:
-            delivery, seq = pending.popleft()
-            if delivery.exception is not None:
-                exc = delivery.exception
-                if isinstance(exc, CdcError):
-                    raise exc
-                raise ConnectionLostError(f"Kafka did not accept a record: {type(exc).__name__}: {exc}") from exc
+        while pending and pending[0][0].complete():
+            _, seq = pending.popleft()
             ack(seq)
         if not self.settings.exactly_once:
             now = time.monotonic()
@@ -406,13 +422,14 @@ class KafkaPublisher:
         if self._store is None:
             return
         k, v = self._store.record(self.pipeline, offset)
-        self.producer.send(OFFSETS_TOPIC, k, v)
+        self.producer.send(OFFSETS_TOPIC, k, v, self.producer.batch())
         self._saved = offset
 
     def flush(self, timeout_s: float = 30.0) -> SourceOffset | None:
         """Wait for every record; store and return the committed offset."""
         if self._txn_open:
             self._commit_txn()
+        self._close_segment(None)
         self.producer.flush(timeout_s)
         self.pump()
         if self._pending:
@@ -430,7 +447,7 @@ class KafkaPublisher:
         if self.settings.exactly_once:
             self.producer.begin_transaction()
             k, v = self._store.record(self.pipeline, offset)
-            self.producer.send(OFFSETS_TOPIC, k, v)
+            self.producer.send(OFFSETS_TOPIC, k, v, self.producer.batch())
             self.producer.commit_transaction()
         else:
             self._store.save(self.pipeline, offset)

@@ -177,3 +177,35 @@ def test_kill9_producer_then_restart_loses_nothing(kafka_bootstrap: str, kafka_p
     assert set(seen) == expected, f"missing: {sorted(expected - set(seen))[:10]}"
     if eos:
         assert len(seen) == len(expected), f"{len(seen) - len(expected)} duplicates under exactly-once"
+
+
+def test_schema_history_and_offsets_survive_a_restart(kafka_bootstrap: str, kafka_prefix: str) -> None:
+    """A second publisher (a restarted process) reads back the stored offset and every table definition."""
+    from dataclasses import replace
+
+    from cdc.events import Column, Logical, Wire
+
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    s1 = table_schema(kafka_prefix, 0)
+    s2 = replace(s1, columns=(*s1.columns, Column("extra", "text", Logical.TEXT, Wire("string"), position=5)),
+                 version=2)
+    pub = KafkaPublisher(settings, kafka_prefix)
+    assert pub.open() is None
+    pub.publish([
+        SchemaChange("CREATE", s1, "CREATE TABLE t0 (...)", _source_block(kafka_prefix, "t0", 1), 1, PgPosition(1)),
+        Checkpoint(SourceOffset(PgPosition(1)), 1),
+        SchemaChange("ALTER", s2, "ALTER TABLE t0 ADD extra text", _source_block(kafka_prefix, "t0", 2), 2,
+                     PgPosition(2)),
+        Checkpoint(SourceOffset(PgPosition(2), extra={"note": "after alter"}), 2),
+    ])
+    assert pub.flush(30) == SourceOffset(PgPosition(2), extra={"note": "after alter"})
+    pub.close()
+
+    again = KafkaPublisher(settings, kafka_prefix)
+    assert again.open() == SourceOffset(PgPosition(2), extra={"note": "after alter"})
+    history = again.history.load()
+    again.close()
+    assert [(c.kind, c.schema.version, c.position) for c in history] == [("CREATE", 1, PgPosition(1)),
+                                                                         ("ALTER", 2, PgPosition(2))]
+    assert history[0].schema == s1
+    assert history[1].schema == s2

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cdc.bus.kafka import KafkaPublisher, KafkaSettings  # noqa: E402
-from cdc.events import ChangeEvent, Checkpoint, Column, Logical, Op, SchemaChange, TableId, TableSchema, Wire  # noqa: E402
-from cdc.positions import PgPosition, SourceOffset  # noqa: E402
+from cdc.bus.kafka import KafkaPublisher, KafkaSettings
+from cdc.events import ChangeEvent, Checkpoint, Column, Logical, Op, SchemaChange, TableId, TableSchema, Wire
+from cdc.positions import PgPosition, SourceOffset
 
 INT64 = Wire("int64", optional=False)
 

@@ -3,6 +3,7 @@ are tested against real databases)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 from cdc.bus.direct import DirectBus
@@ -87,10 +88,8 @@ def test_failed_write_keeps_offset_behind() -> None:
     bus = DirectBus("p", [a])
     bus.open()
     bus.publish(txn(1))
-    try:
+    with contextlib.suppress(RuntimeError):
         bus.publish(txn(2))
-    except RuntimeError:
-        pass
     assert a.offset == SourceOffset(PgPosition(1)) and a.rows == [10, 11, 12]
 
 
