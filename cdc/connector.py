@@ -92,8 +92,14 @@ class Sink(ABC):
         """Create or evolve the target table, as ``schema_evolution`` allows."""
 
     @abstractmethod
-    def write_batch(self, pipeline: str, events: Sequence[ChangeEvent], *, offset: SourceOffset | None = None,
-                    partitions: Mapping[tuple[str, int], int] | None = None) -> None:
+    def write_batch(
+        self,
+        pipeline: str,
+        events: Sequence[ChangeEvent],
+        *,
+        offset: SourceOffset | None = None,
+        partitions: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
         """Apply ``events`` and store the position in one target transaction: all or nothing.
 
         The position is the source ``offset`` (direct bus) or the next Kafka offset of every

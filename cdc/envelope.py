@@ -122,8 +122,6 @@ _PH_LIST_UUID: Final = [_PH_UUID]
 _PH_MAP: Final = {UNAVAILABLE: UNAVAILABLE}
 _PH_STRS: Final = frozenset({UNAVAILABLE, _PH_B64})
 _PH_LISTS: Final = (_PH_LIST_STR, _PH_LIST_B64, _PH_INTS, _PH_LIST_UUID)
-# Raw-byte hints: a placeholder cannot be in a message unless one of these is (an escaped string needs "\u").
-_PH_HINTS: Final = (_PH_BYTES, _PH_B64.rstrip("=").encode(), _PH_UUID.encode(), b"95", b"\\u")
 _INT_TYPES: Final = frozenset({"int8", "int16", "int32", "int64"})
 _UUID_NAME: Final = "io.debezium.data.Uuid"
 
@@ -151,21 +149,16 @@ def placeholder_for(wire: Wire | None) -> Any:
     return UNAVAILABLE
 
 
-def _is_placeholder(value: Any) -> bool:
-    cls = value.__class__
-    if cls is str:
-        return value in _PH_STRS
-    if cls is list:
-        return value in _PH_LISTS
-    if cls is dict:
-        return bool(value == _PH_MAP)
-    return False
-
-
-def _may_hold_placeholder(raw: bytes | bytearray | memoryview) -> bool:
-    """False only when no placeholder form can be in ``raw`` (a cheap test before scanning a row image)."""
-    data = raw.tobytes() if isinstance(raw, memoryview) else raw
-    return any(hint in data for hint in _PH_HINTS)
+def _placeholder_columns(image: Mapping[str, Any]) -> list[str]:
+    """The columns of a row image that hold one of Debezium's placeholder forms (the decode hot path)."""
+    strs, lists, ph_map = _PH_STRS, _PH_LISTS, _PH_MAP
+    return [
+        name
+        for name, v in image.items()
+        if (v.__class__ is str and v in strs)
+        or (v.__class__ is list and v in lists)
+        or (v.__class__ is dict and v == ph_map)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- Connect schemas
@@ -358,8 +351,14 @@ class EnvelopeCodec:
     :class:`~cdc.errors.TargetValueError` when a value cannot be written as JSON (an integer
     beyond 64 bits, a non-JSON type) and :class:`~cdc.errors.SchemaError` when the table schema
     does not cover the event (a key column it does not have; with ``schemas``, a source block
-    whose connector is unknown). An instance is not thread-safe only in that two threads may
-    both fill the same schema-cache entry, which is harmless.
+    whose connector is unknown).
+
+    The codec keeps three small caches: serialized Connect schemas per (table, schema version,
+    connector) and per key-column list, validated against the :class:`~cdc.events.TableSchema`
+    on every hit (identity first, then equality, so a redefined table under a reused version is
+    never served a stale schema); and, for decoding, the exact byte prefixes of wrapped values
+    already seen, so an embedded schema is parsed once rather than per record. Sharing an instance
+    between threads is safe under the GIL: a race only fills an entry twice with equal bytes.
     """
 
     def __init__(self, prefix: str, schemas: bool = False) -> None:
@@ -368,6 +367,7 @@ class EnvelopeCodec:
         self._value_prefixes: dict[tuple[TableId, int, str], tuple[TableSchema, bytes]] = {}
         self._key_prefixes: dict[tuple[TableId, int, tuple[str, ...]], tuple[TableSchema, bytes]] = {}
         self._change_prefixes: dict[str, tuple[bytes, bytes]] = {}
+        self._known_wrappers: set[bytes] = set()
 
     # ------------------------------------------------------------------ change events: encode
 
@@ -475,6 +475,7 @@ class EnvelopeCodec:
         }
         prefix = _wrap_prefix(schema)
         self._value_prefixes[cache_key] = (table_schema, prefix)
+        self._remember_wrapper(prefix)
         return prefix
 
     def _key_prefix(self, table_schema: TableSchema, names: tuple[str, ...]) -> bytes:
@@ -497,21 +498,56 @@ class EnvelopeCodec:
     def decode(self, key: bytes | None, value: bytes | None, table: TableId | None = None) -> ChangeEvent | None:
         """One record back into a :class:`~cdc.events.ChangeEvent`; ``None`` for a tombstone.
 
-        ``table`` overrides the table named by the source block. Top-level ``ts_ms`` becomes
-        ``emitted_ms`` (from ``ts_us``/``ts_ns`` when only those are present, else the commit
-        time). Placeholders in the row image move to ``unchanged`` and leave the image.
-        Raises :class:`~cdc.errors.DecodeError` for anything malformed.
+        ``key`` and ``value`` may each be plain JSON or JsonConverter-wrapped; a null ``value`` (or
+        a JSON ``null`` payload) is a tombstone. ``table`` overrides the table named by the source
+        block. Top-level ``ts_ms`` becomes ``emitted_ms`` (from ``ts_us``/``ts_ns`` when only those
+        are present, else the commit time). Placeholders in the row image (``after``; ``before``
+        for a delete) move to ``unchanged`` and leave the image; placeholders in the other image
+        stay as they are. The op must match the images: ``after`` for c/u/r, ``before`` for d.
+        Raises :class:`~cdc.errors.DecodeError` for anything malformed, and nothing else.
         """
         if value is None:
             return None
-        data = _unwrap(_loads(value, "change event value"))
+        data = self._load_value(value)
         if data is None:
             return None
         if not isinstance(data, dict):
             raise DecodeError(f"a change event value must be a JSON object, not {_kind(data)}")
-        return self._event(data, value, key, table)
+        return self._event(data, key, table)
 
-    def _event(self, data: dict[str, Any], raw: bytes, key: bytes | None, table: TableId | None) -> ChangeEvent:
+    def _load_value(self, value: bytes) -> Any:
+        """The payload of a change-event value, parsing an embedded schema only the first time it is seen.
+
+        A wrapped value is ``P + payload + b"}"`` where ``P`` is ``{"schema":<schema>,"payload":``.
+        When ``P`` is a prefix already known to be exactly that (one this codec wrote, or one whose
+        boundary was verified after a full parse), only the payload is parsed; if that fails, the
+        whole value is parsed, so the result (or the DecodeError) is always that of :func:`_unwrap`
+        on the whole value. The verification matters: a shorter prefix ending inside the schema
+        would let invalid JSON through, since ``P' + value + "}"`` parses as a payload while the
+        whole is unbalanced.
+        """
+        if value.__class__ is bytes and value.startswith(_WRAPPER_HEAD) and value.endswith(b"}"):
+            cut = value.find(_PAYLOAD_MARK)
+            if cut > 0:
+                end = cut + len(_PAYLOAD_MARK)
+                if value[:end] in self._known_wrappers:
+                    try:
+                        return orjson.loads(memoryview(value)[end:-1])
+                    except orjson.JSONDecodeError:
+                        pass  # not a well-formed wrapper after all: the full parse below says why
+                else:
+                    data = _loads(value, "change event value")
+                    if _unwrap(data) is not data and _is_wrapper_head(value[:cut], data["schema"]):
+                        self._remember_wrapper(value[:end])
+                    return _unwrap(data)
+        return _unwrap(_loads(value, "change event value"))
+
+    def _remember_wrapper(self, prefix: bytes) -> None:
+        if len(self._known_wrappers) >= _MAX_KNOWN_WRAPPERS:
+            self._known_wrappers.clear()
+        self._known_wrappers.add(prefix)
+
+    def _event(self, data: dict[str, Any], key: bytes | None, table: TableId | None) -> ChangeEvent:
         op_text = data.get("op")
         if op_text is None:
             what = "a schema-change event" if "tableChanges" in data else "not a change event"
@@ -539,8 +575,8 @@ class EnvelopeCodec:
         txn_id, txn_order, txn_table_order = _transaction(data.get("transaction"))
         kind = _source_kind(source)
         unchanged: frozenset[str] = frozenset()
-        if image is not None and _may_hold_placeholder(raw):
-            names = [name for name, v in image.items() if _is_placeholder(v)]
+        if image is not None:
+            names = _placeholder_columns(image)
             if names:
                 for name in names:
                     del image[name]
@@ -698,6 +734,24 @@ def _loads(raw: Any, what: str) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"a {what} is not valid JSON: {exc}") from exc
+
+
+_WRAPPER_HEAD: Final = b'{"schema":'
+_PAYLOAD_MARK: Final = b',"payload":'
+_MAX_KNOWN_WRAPPERS: Final = 1024
+
+
+def _is_wrapper_head(head: bytes, schema: Any) -> bool:
+    """Whether ``head`` (the bytes before the first ``,"payload":``) is exactly ``{"schema":<schema>``.
+
+    The marker's unescaped quotes cannot occur inside a JSON string, so its first occurrence is
+    either the wrapper's boundary or a ``payload`` key inside the schema (a Connect parameter may
+    be named so); in the latter case ``head + "}"`` is not valid JSON, or not the whole schema.
+    """
+    try:
+        return bool(orjson.loads(head + b"}") == {"schema": schema})
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _unwrap(data: Any, null_schema: bool = True) -> Any:

@@ -127,8 +127,9 @@ def position_from_dict(data: dict[str, Any]) -> Position:
             raise DecodeError(f"stored position has format version {version}; this cdc reads {FORMAT_VERSION}")
         if kind == MySqlPosition.kind:
             sid = data.get("server_id")
-            return MySqlPosition(str(data["file"]), int(data["pos"]), data.get("gtid_set"),
-                                 int(sid) if sid is not None else None)
+            return MySqlPosition(
+                str(data["file"]), int(data["pos"]), data.get("gtid_set"), int(sid) if sid is not None else None
+            )
         if kind == PgPosition.kind:
             txid = data.get("txid")
             return PgPosition(parse_lsn(str(data["lsn"])), int(txid) if txid is not None else None)

@@ -84,8 +84,14 @@ class Producer(ABC):
         """A new, empty delivery tracker."""
 
     @abstractmethod
-    def send(self, topic: str, key: bytes | None, value: bytes | None, batch: Batch,
-             headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        batch: Batch,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Queue one record; ``batch`` learns of its delivery. Does not wait for the broker."""
 
     @abstractmethod
@@ -121,9 +127,13 @@ class Consumer(ABC):
     """
 
     @abstractmethod
-    def subscribe(self, topics: Sequence[str] | None = None, pattern: str | None = None,
-                  on_assign: Callable[[list[TopicPartition]], None] | None = None,
-                  on_revoke: Callable[[list[TopicPartition]], None] | None = None) -> None: ...
+    def subscribe(
+        self,
+        topics: Sequence[str] | None = None,
+        pattern: str | None = None,
+        on_assign: Callable[[list[TopicPartition]], None] | None = None,
+        on_revoke: Callable[[list[TopicPartition]], None] | None = None,
+    ) -> None: ...
 
     @abstractmethod
     def assign(self, partitions: Sequence[TopicPartition]) -> None:
@@ -182,13 +192,25 @@ class ClientFactory(ABC):
     name: str
 
     @abstractmethod
-    def producer(self, *, transactional_id: str | None = None, compression: str | None = "lz4",
-                 linger_ms: int = 5, batch_bytes: int = 512 * 1024, extra: Mapping[str, Any] | None = None,
-                 ) -> Producer: ...
+    def producer(
+        self,
+        *,
+        transactional_id: str | None = None,
+        compression: str | None = "lz4",
+        linger_ms: int = 5,
+        batch_bytes: int = 512 * 1024,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Producer: ...
 
     @abstractmethod
-    def consumer(self, *, group_id: str | None, read_committed: bool = False, max_poll_records: int = 5000,
-                 extra: Mapping[str, Any] | None = None) -> Consumer: ...
+    def consumer(
+        self,
+        *,
+        group_id: str | None,
+        read_committed: bool = False,
+        max_poll_records: int = 5000,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Consumer: ...
 
     @abstractmethod
     def admin(self) -> Admin: ...

@@ -81,8 +81,14 @@ class _Producer(Producer):
     def batch(self) -> Batch:
         return _Batch()
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None, batch: Batch,
-             headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        batch: Batch,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
         on_delivery = batch.on_delivery  # type: ignore[attr-defined]
         while True:
             try:
@@ -145,9 +151,13 @@ class _Consumer(Consumer):
         self._assigning = False
         self._pending_seeks: dict[TopicPartition, int] = {}
 
-    def subscribe(self, topics: Sequence[str] | None = None, pattern: str | None = None,
-                  on_assign: Callable[[list[TopicPartition]], None] | None = None,
-                  on_revoke: Callable[[list[TopicPartition]], None] | None = None) -> None:
+    def subscribe(
+        self,
+        topics: Sequence[str] | None = None,
+        pattern: str | None = None,
+        on_assign: Callable[[list[TopicPartition]], None] | None = None,
+        on_revoke: Callable[[list[TopicPartition]], None] | None = None,
+    ) -> None:
         def assigned(consumer: CKConsumer, parts: list[CKTopicPartition]) -> None:
             tps = [(p.topic, p.partition) for p in parts]
             self._assigning, self._pending_seeks = True, {}
@@ -156,8 +166,9 @@ class _Consumer(Consumer):
                     on_assign(tps)
             finally:
                 self._assigning = False
-            consumer.incremental_assign([CKTopicPartition(t, p, self._pending_seeks.get((t, p), -1001))
-                                         for t, p in tps])
+            consumer.incremental_assign(
+                [CKTopicPartition(t, p, self._pending_seeks.get((t, p), -1001)) for t, p in tps]
+            )
 
         def revoked(consumer: CKConsumer, parts: list[CKTopicPartition]) -> None:
             if on_revoke is not None:
@@ -183,8 +194,17 @@ class _Consumer(Consumer):
                     continue
                 raise translate(KafkaException(err), "polling Kafka")
             headers = r.headers()
-            out.append(Message(str(r.topic()), int(r.partition() or 0), int(r.offset() or 0), r.key(), r.value(),
-                               r.timestamp()[1], list(headers) if isinstance(headers, list) else ()))  # type: ignore[arg-type]
+            out.append(
+                Message(
+                    str(r.topic()),
+                    int(r.partition() or 0),
+                    int(r.offset() or 0),
+                    r.key(),
+                    r.value(),
+                    r.timestamp()[1],
+                    list(headers) if isinstance(headers, list) else (),
+                )
+            )  # type: ignore[arg-type]
         return out
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
@@ -243,8 +263,11 @@ class _Admin(Admin):
 
     def create_topics(self, specs: Iterable[TopicSpec]) -> None:
         existing = self.list_topics()
-        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication,
-                        config=dict(s.config)) for s in specs if s.name not in existing]
+        new = [
+            NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication, config=dict(s.config))
+            for s in specs
+            if s.name not in existing
+        ]
         if not new:
             return
         for name, fut in self._a.create_topics(new, operation_timeout=30).items():
@@ -290,12 +313,17 @@ class ConfluentFactory(ClientFactory):
     name = "confluent-kafka"
 
     def __init__(self, bootstrap_servers: str, client_id: str = "cdc", extra: Mapping[str, Any] | None = None) -> None:
-        self._common: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "client.id": client_id,
-                                        **(extra or {})}
+        self._common: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "client.id": client_id, **(extra or {})}
 
-    def producer(self, *, transactional_id: str | None = None, compression: str | None = "lz4",
-                 linger_ms: int = 5, batch_bytes: int = 512 * 1024, extra: Mapping[str, Any] | None = None,
-                 ) -> Producer:
+    def producer(
+        self,
+        *,
+        transactional_id: str | None = None,
+        compression: str | None = "lz4",
+        linger_ms: int = 5,
+        batch_bytes: int = 512 * 1024,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Producer:
         config: dict[str, Any] = {
             **self._common,
             "acks": "all",
@@ -313,8 +341,14 @@ class ConfluentFactory(ClientFactory):
             config["transactional.id"] = transactional_id
         return _Producer(config)
 
-    def consumer(self, *, group_id: str | None, read_committed: bool = False, max_poll_records: int = 5000,
-                 extra: Mapping[str, Any] | None = None) -> Consumer:
+    def consumer(
+        self,
+        *,
+        group_id: str | None,
+        read_committed: bool = False,
+        max_poll_records: int = 5000,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Consumer:
         config: dict[str, Any] = {
             **self._common,
             "group.id": group_id or "cdc-unassigned",

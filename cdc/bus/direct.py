@@ -62,8 +62,10 @@ class DirectBus:
             elif isinstance(item, SchemaChange):
                 for st in self._states:
                     st.sink.apply_schema(item)
-            elif isinstance(item, Checkpoint) or (isinstance(item, Heartbeat) and item.offset is not None):
-                self._end_transaction(item.offset)
+            elif isinstance(item, (Checkpoint, Heartbeat)):
+                offset = item.offset
+                if offset is not None:
+                    self._end_transaction(offset)
         if self._group_offset is not None and not self._txn:
             self.flush()
 
@@ -90,4 +92,3 @@ class DirectBus:
             st.applied = offset
         self._group_offset = None
         self.committed = offset
-

@@ -201,8 +201,9 @@ class KafkaSchemaHistory:
         _, value = self._codec.encode_schema_change(change)
         body = orjson.loads(value)
         body = body.get("payload", body)
-        return key, orjson.dumps({"v": 1, "position": change.position.to_dict() if change.position else None,
-                                  "change": body})
+        return key, orjson.dumps(
+            {"v": 1, "position": change.position.to_dict() if change.position else None, "change": body}
+        )
 
     def load(self) -> list[SchemaChange]:
         """Every recorded change in the order written."""
@@ -237,8 +238,9 @@ class KafkaPublisher:
     * :meth:`flush` waits for every record and stores the committed offset synchronously.
     """
 
-    def __init__(self, settings: KafkaSettings, pipeline: str, prefix: str | None = None,
-                 factory: ClientFactory | None = None) -> None:
+    def __init__(
+        self, settings: KafkaSettings, pipeline: str, prefix: str | None = None, factory: ClientFactory | None = None
+    ) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.prefix = prefix or pipeline
@@ -258,14 +260,19 @@ class KafkaPublisher:
         self._txn_started = 0.0
         self._txn_seqs: list[tuple[Batch, int]] = []
         self._txn_offset: SourceOffset | None = None
+        self._heartbeat_key = orjson.dumps({"serverName": self.prefix})
 
     # ------------------------------------------------------------------ lifecycle
 
     def open(self) -> SourceOffset | None:
         s = self.settings
         transactional_id = f"cdc-{self.pipeline}" if s.exactly_once else None
-        self._producer = self._factory.producer(transactional_id=transactional_id, compression=s.compression,
-                                                linger_ms=s.linger_ms, batch_bytes=s.batch_bytes)
+        self._producer = self._factory.producer(
+            transactional_id=transactional_id,
+            compression=s.compression,
+            linger_ms=s.linger_ms,
+            batch_bytes=s.batch_bytes,
+        )
         self._store = KafkaOffsetStore(self._factory, self._producer, s.replication)
         self._store.ensure_topic()
         self.history.ensure_topic()
@@ -308,8 +315,12 @@ class KafkaPublisher:
             return
         admin = self._factory.admin()
         try:
-            admin.create_topics([TopicSpec(n, self.settings.partitions, self.settings.replication,
-                                           self.settings.topic_config) for n in missing])
+            admin.create_topics(
+                [
+                    TopicSpec(n, self.settings.partitions, self.settings.replication, self.settings.topic_config)
+                    for n in missing
+                ]
+            )
         finally:
             admin.close()
         self._topics.update(missing)
@@ -390,8 +401,9 @@ class KafkaPublisher:
                         self._commit_txn()
             elif isinstance(item, Heartbeat):
                 self._begin()
+                # Debezium's heartbeat shape ({"serverName"} -> {"ts_ms"}), plus the offset it confirms
                 value = orjson.dumps({"ts_ms": item.ts_ms, "offset": item.offset.to_dict() if item.offset else None})
-                self._send(heartbeat_topic(self.prefix), self.pipeline.encode(), value)
+                self._send(heartbeat_topic(self.prefix), self._heartbeat_key, value)
                 if item.offset is not None:
                     self._close_segment(item.offset)
                     if exactly_once:
@@ -413,8 +425,11 @@ class KafkaPublisher:
         if not self.settings.exactly_once:
             now = time.monotonic()
             committed = self.checkpointer.committed
-            if (committed is not None and committed is not self._saved
-                    and now - self._last_save >= self.settings.offset_flush_ms / 1000):
+            if (
+                committed is not None
+                and committed is not self._saved
+                and now - self._last_save >= self.settings.offset_flush_ms / 1000
+            ):
                 self._save_async(committed)
                 self._last_save = now
 

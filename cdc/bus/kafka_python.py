@@ -26,14 +26,23 @@ def translate(exc: BaseException, what: str) -> CdcError:
         return exc
     text = f"{what}: {type(exc).__name__}: {exc}"
     if isinstance(exc, kerrors.NoBrokersAvailable):
-        return ConnectError(f"{what}: no Kafka broker answers at the configured bootstrap servers",
-                            hint="check bus.bootstrap_servers and that the broker runs")
-    if isinstance(exc, (kerrors.AuthorizationError, kerrors.SaslAuthenticationFailedError,
-                        kerrors.ClusterAuthorizationFailedError, kerrors.TopicAuthorizationFailedError,
-                        kerrors.GroupAuthorizationFailedError, kerrors.TransactionalIdAuthorizationFailedError)):
+        return ConnectError(
+            f"{what}: no Kafka broker answers at the configured bootstrap servers",
+            hint="check bus.bootstrap_servers and that the broker runs",
+        )
+    if isinstance(
+        exc,
+        (
+            kerrors.AuthorizationError,
+            kerrors.SaslAuthenticationFailedError,
+            kerrors.ClusterAuthorizationFailedError,
+            kerrors.TopicAuthorizationFailedError,
+            kerrors.GroupAuthorizationFailedError,
+            kerrors.TransactionalIdAuthorizationFailedError,
+        ),
+    ):
         return PermissionDeniedError(text)
-    if isinstance(exc, (kerrors.KafkaTimeoutError, kerrors.KafkaConnectionError)) or getattr(
-            exc, "retriable", False):
+    if isinstance(exc, (kerrors.KafkaTimeoutError, kerrors.KafkaConnectionError)) or getattr(exc, "retriable", False):
         return ConnectionLostError(text)
     return TerminalError(text)
 
@@ -75,8 +84,14 @@ class _Producer(Producer):
     def batch(self) -> Batch:
         return _Batch()
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None, batch: Batch,
-             headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        batch: Batch,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
         try:
             fut = self._p.send(topic, value=value, key=key, headers=list(headers) if headers else None)
         except Exception as exc:
@@ -124,8 +139,11 @@ class _Producer(Producer):
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_assign: Callable[[list[TopicPartition]], None] | None,
-                 on_revoke: Callable[[list[TopicPartition]], None] | None) -> None:
+    def __init__(
+        self,
+        on_assign: Callable[[list[TopicPartition]], None] | None,
+        on_revoke: Callable[[list[TopicPartition]], None] | None,
+    ) -> None:
         self._on_assign = on_assign
         self._on_revoke = on_revoke
 
@@ -145,9 +163,13 @@ class _Consumer(Consumer):
         except Exception as exc:
             raise translate(exc, "creating a Kafka consumer") from exc
 
-    def subscribe(self, topics: Sequence[str] | None = None, pattern: str | None = None,
-                  on_assign: Callable[[list[TopicPartition]], None] | None = None,
-                  on_revoke: Callable[[list[TopicPartition]], None] | None = None) -> None:
+    def subscribe(
+        self,
+        topics: Sequence[str] | None = None,
+        pattern: str | None = None,
+        on_assign: Callable[[list[TopicPartition]], None] | None = None,
+        on_revoke: Callable[[list[TopicPartition]], None] | None = None,
+    ) -> None:
         listener = _Listener(on_assign, on_revoke)
         if pattern is not None:
             self._c.subscribe(pattern=pattern, listener=listener)
@@ -165,8 +187,7 @@ class _Consumer(Consumer):
         out: list[Message] = []
         for records in batches.values():
             out.extend(
-                Message(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.headers or ())
-                for r in records
+                Message(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.headers or ()) for r in records
             )
         return out
 
@@ -215,8 +236,13 @@ class _Admin(Admin):
     def create_topics(self, specs: Iterable[TopicSpec]) -> None:
         wanted = [s for s in specs]
         existing = self.list_topics()
-        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication,
-                        topic_configs=dict(s.config)) for s in wanted if s.name not in existing]
+        new = [
+            NewTopic(
+                s.name, num_partitions=s.partitions, replication_factor=s.replication, topic_configs=dict(s.config)
+            )
+            for s in wanted
+            if s.name not in existing
+        ]
         if not new:
             return
         try:
@@ -250,8 +276,10 @@ class _Admin(Admin):
             raise translate(exc, f"describing topic {topic}") from exc
         for t in described:
             if t.get("error_code", 0) == 0 and t.get("topic", t.get("name")) == topic:
-                return sorted(int(p["partition_index"] if "partition_index" in p else p["partition"])
-                              for p in t.get("partitions", []))
+                return sorted(
+                    int(p["partition_index"] if "partition_index" in p else p["partition"])
+                    for p in t.get("partitions", [])
+                )
         return []
 
     def delete_topics(self, topics: Sequence[str]) -> None:
@@ -271,12 +299,22 @@ class KafkaPythonFactory(ClientFactory):
 
     def __init__(self, bootstrap_servers: str, client_id: str = "cdc", extra: Mapping[str, Any] | None = None) -> None:
         # the client's own metrics cost about a third of its send path and nothing reads them
-        self._common: dict[str, Any] = {"bootstrap_servers": bootstrap_servers.split(","), "client_id": client_id,
-                                        "metrics_enabled": False, **(extra or {})}
+        self._common: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers.split(","),
+            "client_id": client_id,
+            "metrics_enabled": False,
+            **(extra or {}),
+        }
 
-    def producer(self, *, transactional_id: str | None = None, compression: str | None = "lz4",
-                 linger_ms: int = 5, batch_bytes: int = 512 * 1024, extra: Mapping[str, Any] | None = None,
-                 ) -> Producer:
+    def producer(
+        self,
+        *,
+        transactional_id: str | None = None,
+        compression: str | None = "lz4",
+        linger_ms: int = 5,
+        batch_bytes: int = 512 * 1024,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Producer:
         config: dict[str, Any] = {
             **self._common,
             "acks": "all",
@@ -292,8 +330,14 @@ class KafkaPythonFactory(ClientFactory):
             config["transactional_id"] = transactional_id
         return _Producer(config)
 
-    def consumer(self, *, group_id: str | None, read_committed: bool = False, max_poll_records: int = 5000,
-                 extra: Mapping[str, Any] | None = None) -> Consumer:
+    def consumer(
+        self,
+        *,
+        group_id: str | None,
+        read_committed: bool = False,
+        max_poll_records: int = 5000,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Consumer:
         config: dict[str, Any] = {
             **self._common,
             "group_id": group_id,

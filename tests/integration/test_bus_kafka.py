@@ -209,3 +209,23 @@ def test_schema_history_and_offsets_survive_a_restart(kafka_bootstrap: str, kafk
                                                                          ("ALTER", 2, PgPosition(2))]
     assert history[0].schema == s1
     assert history[1].schema == s2
+
+
+def test_heartbeat_is_published_and_advances_the_offset(kafka_bootstrap: str, kafka_prefix: str) -> None:
+    """An idle source's heartbeat lands on __cdc_heartbeat.<prefix> and, carrying an offset, moves it."""
+    from cdc.envelope import heartbeat_topic
+    from cdc.events import Heartbeat
+
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    pub = KafkaPublisher(settings, kafka_prefix)
+    pub.open()
+    pub.publish([Heartbeat(1234, SourceOffset(PgPosition(77)))])
+    assert pub.flush(30) == SourceOffset(PgPosition(77))
+    pub.close()
+    records = _read_everything(kafka_bootstrap, "kafka-python", [heartbeat_topic(kafka_prefix)], False)
+    assert len(records) == 1
+    body = orjson.loads(records[0].value)
+    assert body["ts_ms"] == 1234 and body["offset"]["position"]["lsn"] == "0/4D"
+    again = KafkaPublisher(settings, kafka_prefix)
+    assert again.open() == SourceOffset(PgPosition(77))
+    again.close()

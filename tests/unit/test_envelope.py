@@ -232,8 +232,11 @@ def test_change_event_round_trip(case: tuple[ChangeEvent, TableSchema], schemas:
     value = codec.encode_value(event, ts)
     decoded = codec.decode(key, value, event.table if give_table else None)
     assert decoded == event
-    # any codec reads any form: plain and wrapped are told apart by shape
-    assert EnvelopeCodec("other", schemas=not schemas).decode(key, value, event.table if give_table else None) == event
+    # any codec reads any form: plain and wrapped are told apart by shape; the second decode of a
+    # wrapped value takes the path that skips the schema it has seen before
+    other = EnvelopeCodec("other", schemas=not schemas)
+    for _ in range(2):
+        assert other.decode(key, value, event.table if give_table else None) == event
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -365,6 +368,36 @@ def test_schema_cache_follows_the_table_version() -> None:
     same_version = TableSchema(v2.table, v2.columns, v2.primary_key, version=1)
     third = orjson.loads(codec.encode_value(_event(), same_version))["schema"]
     assert [f["field"] for f in third["fields"][1]["fields"]] == ["id", "bio", "nick"]
+
+
+def test_known_schema_prefix_is_only_trusted_when_exact() -> None:
+    # a "payload" key inside the schema puts the marker ',"payload":' before the real boundary
+    cols = (
+        Column("id", "INT", Logical.INT32, Wire("int32", optional=False), nullable=False),
+        Column("p", "X", Logical.UNKNOWN, Wire("string", "x.Y", 1, {"a": "b", "payload": "c"})),
+    )
+    ts = TableSchema(TableId("inventory", "customers"), cols, ("id",))
+    event = _event(after={"id": 1, "p": "v"}, before=None)
+    value = EnvelopeCodec(PREFIX, schemas=True).encode_value(event, ts)
+    assert b'"a":"b","payload":"c"' in value
+    reader = EnvelopeCodec(PREFIX)
+    for _ in range(3):
+        assert reader.decode(None, value) == _event(after={"id": 1, "p": "v"}, before=None, key=None)
+    # the bytes up to that inner marker are not a wrapper head: trusting them would accept invalid JSON
+    inner_head = value[: value.index(b',"payload":') + len(b',"payload":')]
+    forged = inner_head + EnvelopeCodec(PREFIX).encode_value(_event(), _table()) + b"}"
+    with pytest.raises(DecodeError, match="not valid JSON"):
+        reader.decode(None, forged)
+    # a known prefix followed by more than one value is still rejected like any malformed JSON
+    writer = EnvelopeCodec(PREFIX, schemas=True)
+    good = writer.encode_value(_event(), _table())
+    head = good[: good.index(b',"payload":') + len(b',"payload":')]
+    for bad in (head + b'{"op": "c"}, "extra": 1}', head + b"}", head + b"null}"):
+        try:
+            result = writer.decode(None, bad)
+        except DecodeError:
+            continue
+        assert result is None and bad.endswith(b"null}")  # a null payload is a tombstone
 
 
 # ---------------------------------------------------------------------------------------------- tombstones
