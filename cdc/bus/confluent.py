@@ -44,6 +44,10 @@ def translate(exc: BaseException, what: str) -> CdcError:
     return TerminalError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+def _as_bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
 class _Batch(Batch):
     """Counts delivery reports; librdkafka calls ``on_delivery`` from inside ``poll``/``flush``."""
 
@@ -199,12 +203,12 @@ class _Consumer(Consumer):
                     str(r.topic()),
                     int(r.partition() or 0),
                     int(r.offset() or 0),
-                    r.key(),
-                    r.value(),
+                    _as_bytes(r.key()),
+                    _as_bytes(r.value()),
                     r.timestamp()[1],
-                    list(headers) if isinstance(headers, list) else (),
+                    [(k, _as_bytes(v) or b"") for k, v in headers] if isinstance(headers, list) else (),
                 )
-            )  # type: ignore[arg-type]
+            )
         return out
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
