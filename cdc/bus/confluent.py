@@ -74,6 +74,14 @@ class _Batch(Batch):
         return self.acked >= self.sent
 
 
+def _call(fn: Callable[..., Any], what: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the client, translating its errors into cdc errors."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        raise translate(exc, what) from exc
+
+
 class _Producer(Producer):
     def __init__(self, config: dict[str, Any]) -> None:
         try:
@@ -119,28 +127,16 @@ class _Producer(Producer):
             raise ConnectionLostError(f"{left} Kafka records were not acknowledged within {timeout_s:.0f}s")
 
     def init_transactions(self) -> None:
-        try:
-            self._p.init_transactions(30)
-        except Exception as exc:
-            raise translate(exc, "initialising Kafka transactions") from exc
+        _call(self._p.init_transactions, "initialising Kafka transactions", 30)
 
     def begin_transaction(self) -> None:
-        try:
-            self._p.begin_transaction()
-        except Exception as exc:
-            raise translate(exc, "beginning a Kafka transaction") from exc
+        _call(self._p.begin_transaction, "beginning a Kafka transaction")
 
     def commit_transaction(self) -> None:
-        try:
-            self._p.commit_transaction(60)
-        except Exception as exc:
-            raise translate(exc, "committing a Kafka transaction") from exc
+        _call(self._p.commit_transaction, "committing a Kafka transaction", 60)
 
     def abort_transaction(self) -> None:
-        try:
-            self._p.abort_transaction(60)
-        except Exception as exc:
-            raise translate(exc, "aborting a Kafka transaction") from exc
+        _call(self._p.abort_transaction, "aborting a Kafka transaction", 60)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._p.flush(timeout_s)

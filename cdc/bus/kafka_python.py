@@ -74,6 +74,14 @@ class _Batch(Batch):
         return True
 
 
+def _call(fn: Callable[..., Any], what: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the client, translating its errors into cdc errors."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        raise translate(exc, what) from exc
+
+
 class _Producer(Producer):
     def __init__(self, config: dict[str, Any]) -> None:
         try:
@@ -102,40 +110,22 @@ class _Producer(Producer):
         return None
 
     def flush(self, timeout_s: float) -> None:
-        try:
-            self._p.flush(timeout=timeout_s)
-        except Exception as exc:
-            raise translate(exc, "flushing the Kafka producer") from exc
+        _call(self._p.flush, "flushing the Kafka producer", timeout=timeout_s)
 
     def init_transactions(self) -> None:
-        try:
-            self._p.init_transactions()
-        except Exception as exc:
-            raise translate(exc, "initialising Kafka transactions") from exc
+        _call(self._p.init_transactions, "initialising Kafka transactions")
 
     def begin_transaction(self) -> None:
-        try:
-            self._p.begin_transaction()
-        except Exception as exc:
-            raise translate(exc, "beginning a Kafka transaction") from exc
+        _call(self._p.begin_transaction, "beginning a Kafka transaction")
 
     def commit_transaction(self) -> None:
-        try:
-            self._p.commit_transaction()
-        except Exception as exc:
-            raise translate(exc, "committing a Kafka transaction") from exc
+        _call(self._p.commit_transaction, "committing a Kafka transaction")
 
     def abort_transaction(self) -> None:
-        try:
-            self._p.abort_transaction()
-        except Exception as exc:
-            raise translate(exc, "aborting a Kafka transaction") from exc
+        _call(self._p.abort_transaction, "aborting a Kafka transaction")
 
     def close(self, timeout_s: float = 10.0) -> None:
-        try:
-            self._p.close(timeout=timeout_s)
-        except Exception as exc:
-            raise translate(exc, "closing the Kafka producer") from exc
+        _call(self._p.close, "closing the Kafka producer", timeout=timeout_s)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
