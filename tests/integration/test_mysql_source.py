@@ -1,0 +1,141 @@
+"""The MySQL source streaming from real MariaDB: items in order, checkpoints at commits,
+resume without replay, reconnect without replay or skip, and a purged binlog failing closed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cdc.config import parse_config
+from cdc.errors import PositionLostError
+from cdc.events import ChangeEvent, Checkpoint, Op, SchemaChange
+from cdc.positions import MySqlPosition, SourceOffset
+from connectors.mysql.source import MySqlSource
+
+SERVER_IDS = iter(range(71_000, 72_000))
+
+
+def _source(mysql_db, **extra) -> MySqlSource:
+    yaml = (f"name: t\nsource:\n  type: mysql\n  url: {mysql_db.server_url}\n  server_id: {next(SERVER_IDS)}\n"
+            f"  snapshot: never\n  tables: ['{mysql_db.name}.*']\n  heartbeat_interval_ms: 200\n"
+            "bus:\n  type: kafka\n  bootstrap_servers: 127.0.0.1:1\n")
+    cfg = parse_config(yaml, env={})
+    return MySqlSource(cfg.source, "t", **extra)  # type: ignore[arg-type]
+
+
+def _drain(src: MySqlSource, until, timeout_s: float = 20.0) -> list:
+    items: list = []
+    deadline = time.monotonic() + timeout_s
+    while not until(items):
+        assert time.monotonic() < deadline, f"gave up waiting; got {items[-5:]}"
+        items.extend(src.read_batch(1000, 0.3))
+    return items
+
+
+def _done(n_changes: int):
+    """Until ``n_changes`` row changes arrived and a checkpoint followed the last one."""
+
+    def check(items: list) -> bool:
+        idx = [k for k, x in enumerate(items) if isinstance(x, ChangeEvent)]
+        return len(idx) >= n_changes and any(isinstance(x, Checkpoint) for x in items[idx[-1]:])
+
+    return check
+
+
+def _shape(items: list) -> list[str]:
+    """Item kinds with heartbeats dropped and runs of checkpoints (other databases' transactions,
+    which still end in a checkpoint) collapsed into one."""
+    out: list[str] = []
+    for x in items:
+        kind = type(x).__name__
+        if kind == "Heartbeat" or (kind == "Checkpoint" and (not out or out[-1] == "Checkpoint")):
+            continue
+        out.append(kind)
+    return out
+
+
+def _changes(items: list) -> list[tuple[str, dict | None]]:
+    return [(i.op.value, i.after if i.after is not None else i.before) for i in items if isinstance(i, ChangeEvent)]
+
+
+def test_stream_rows_schema_and_checkpoints(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20), amount DECIMAL(8,2))")
+    src = _source(mysql_db)
+    src.open(None)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO t VALUES (1, 'a', 1.50), (2, 'b', 2.00)")
+            cur.execute("BEGIN")
+            cur.execute("UPDATE t SET name = 'bb' WHERE id = 2")
+            cur.execute("DELETE FROM t WHERE id = 1")
+            cur.execute("COMMIT")
+        items = _drain(src, _done(4))
+    finally:
+        src.close()
+    assert _shape(items) == ["SchemaChange", "ChangeEvent", "ChangeEvent", "Checkpoint", "ChangeEvent", "ChangeEvent",
+                     "Checkpoint"]
+    schema = next(i for i in items if isinstance(i, SchemaChange)).schema
+    assert schema.column_names == ("id", "name", "amount") and schema.primary_key == ("id",)
+    events = [i for i in items if isinstance(i, ChangeEvent)]
+    assert [e.op for e in events] == [Op.CREATE, Op.CREATE, Op.UPDATE, Op.DELETE]
+    assert events[0].after == {"id": 1, "name": "a", "amount": "AJY="}  # 1.50 at scale 2 is 150 -> 0x0096
+    assert events[2].before["name"] == "b" and events[2].after["name"] == "bb"
+    assert events[3].key == {"id": 1} and events[3].after is None
+    assert events[2].txn_id == events[3].txn_id and events[2].txn_id is not None
+    cps = [i for i in items if isinstance(i, Checkpoint)]
+    assert all(a.offset.position < b.offset.position for a, b in zip(cps, cps[1:], strict=False))
+    assert cps[-1].offset.position.gtid_set
+
+
+def test_resume_after_checkpoint_replays_nothing(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+    src = _source(mysql_db)
+    src.open(None)
+    with conn.cursor() as cur:
+        for i in range(1, 4):
+            cur.execute("INSERT INTO t VALUES (%s)", (i,))
+    items = _drain(src, _done(3))
+    src.close()
+    first_change = next(k for k, x in enumerate(items) if isinstance(x, ChangeEvent))
+    first_cp = next(x for x in items[first_change:] if isinstance(x, Checkpoint))
+    history = [i for i in items if isinstance(i, SchemaChange)]
+
+    again = _source(mysql_db, history=history)
+    again.open(first_cp.offset)
+    items2 = _drain(again, _done(2))
+    again.close()
+    assert [a["id"] for _, a in _changes(items2)] == [2, 3]
+    assert not any(isinstance(i, SchemaChange) for i in items2)  # the definition came from history
+
+
+def test_reconnect_mid_stream_neither_replays_nor_skips(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+    src = _source(mysql_db)
+    src.open(None)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO t VALUES (1)")
+        got = _drain(src, _done(1))
+        # kill the binlog dump thread of this source on the server
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%%'")
+            for (thread,) in cur.fetchall():
+                cur.execute(f"KILL {int(thread)}")
+            cur.executemany("INSERT INTO t VALUES (%s)", [(i,) for i in range(2, 6)])
+        got += _drain(src, _done(4))
+    finally:
+        src.close()
+    assert [a["id"] for _, a in _changes(got)] == [1, 2, 3, 4, 5]
+
+
+def test_purged_binlog_fails_closed(mysql_db) -> None:
+    src = _source(mysql_db)
+    with pytest.raises(PositionLostError, match="no longer on the server"):
+        src.open(SourceOffset(MySqlPosition("mariadb-bin.000000", 4, None, None)))
