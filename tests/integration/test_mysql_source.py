@@ -3,6 +3,7 @@ resume without replay, reconnect without replay or skip, and a purged binlog fai
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -86,7 +87,7 @@ def test_stream_rows_schema_and_checkpoints(mysql_db) -> None:
     assert events[3].key == {"id": 1} and events[3].after is None
     assert events[2].txn_id == events[3].txn_id and events[2].txn_id is not None
     cps = [i for i in items if isinstance(i, Checkpoint)]
-    assert all(a.offset.position < b.offset.position for a, b in zip(cps, cps[1:], strict=False))
+    assert all(a.offset.position < b.offset.position for a, b in itertools.pairwise(cps))
     assert cps[-1].offset.position.gtid_set
 
 
