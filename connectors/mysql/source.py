@@ -126,6 +126,10 @@ class MySqlSource(Source):
         self._txn_order = 0
         self._last_beat = 0.0
         self._server_id: int | None = None
+        self._snapshot: Any = None
+        self._snapshot_iter: Any = None
+        self._snapshot_done = False
+        self._engine: Any = None
 
     # ------------------------------------------------------------------ checks and start
 
@@ -215,12 +219,15 @@ class MySqlSource(Source):
             self._server_id = int(cur.fetchone()[0])
             cur.execute("SHOW BINARY LOGS")
             files = [str(r[0]) for r in cur.fetchall()]
+            snapshot_needed = (
+                (start is None and self.cfg.snapshot != "never")
+                or (start is not None and start.phase == "snapshot")
+                or (self.cfg.snapshot == "always" and not self._snapshot_done)
+            )
+            if snapshot_needed:
+                self._start_snapshot(start)
+                return
             if start is None or start.position is None:
-                if self.cfg.snapshot != "never":
-                    raise TerminalError(
-                        "the initial snapshot of the MySQL source is not built yet; "
-                        "set source.snapshot: never to stream from the current position"
-                    )
                 cur.execute("SHOW MASTER STATUS")
                 row = cur.fetchone()
                 if row is None:
@@ -247,6 +254,33 @@ class MySqlSource(Source):
         self._committed = self._position()
         for change in self._history:  # definitions in force at the start position
             self._schemas[change.schema.table] = change.schema
+        self._open_reader()
+
+    def _start_snapshot(self, start: SourceOffset | None) -> None:
+        from sqlalchemy import create_engine
+
+        from connectors.mysql.snapshot import Snapshot
+        from connectors.sql.config import sqlalchemy_url
+
+        if self._engine is None:
+            self._engine = create_engine(sqlalchemy_url(self.cfg.url.get_secret_value()), pool_pre_ping=True)
+        resume = start if start is not None and start.phase == "snapshot" else None
+        self._snapshot = Snapshot(self.cfg, self.prefix, self._engine, self.modes, resume)
+        self._snapshot_iter = self._snapshot.items(self._server_id, self.cfg.max_batch_events)
+
+    @property
+    def snapshot_progress(self) -> Any:
+        """The running snapshot's progress (tables, rows), or None while streaming."""
+        return self._snapshot.progress if self._snapshot is not None and self._snapshot_iter is not None else None
+
+    def _finish_snapshot(self) -> None:
+        snap = self._snapshot
+        assert snap is not None and snap.start_position is not None
+        self._snapshot_iter = None
+        self._snapshot_done = True
+        self._schemas.update(snap.schemas)
+        self._file, self._pos = snap.start_position.file, snap.start_position.pos
+        self._committed = self._position()
         self._open_reader()
 
     @staticmethod
@@ -310,6 +344,11 @@ class MySqlSource(Source):
     # ------------------------------------------------------------------ reading
 
     def read_batch(self, max_items: int, timeout_s: float) -> Sequence[Item]:
+        if self._snapshot_iter is not None:
+            batch: list[Item] | None = next(self._snapshot_iter, None)
+            if batch is not None:
+                return batch
+            self._finish_snapshot()
         items: list[Item] = []
         deadline = time.monotonic() + timeout_s
         while len(items) < max_items:
@@ -502,6 +541,12 @@ class MySqlSource(Source):
         """MySQL keeps no replica state for us: the stored offset is all there is."""
 
     def close(self) -> None:
+        if self._snapshot_iter is not None:
+            self._snapshot_iter.close()
+            self._snapshot_iter = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
         if self._reader is not None:
             try:
                 self._reader.close()

@@ -1,0 +1,86 @@
+"""The MySQL initial snapshot against real MariaDB: exact handoff to streaming, resume from the
+last chunk, and the same values from snapshot and from streaming, type by type."""
+
+from __future__ import annotations
+
+import time
+
+from cdc.config import parse_config
+from cdc.events import ChangeEvent, Checkpoint, Op
+from connectors.mysql.source import MySqlSource
+
+SERVER_IDS = iter(range(73_000, 74_000))
+
+
+def _source(mysql_db, chunk: int = 1000) -> MySqlSource:
+    yaml = (f"name: t\nsource:\n  type: mysql\n  url: {mysql_db.server_url}\n  server_id: {next(SERVER_IDS)}\n"
+            f"  tables: ['{mysql_db.name}.*']\n  snapshot_chunk_rows: {chunk}\n"
+            "bus:\n  type: kafka\n  bootstrap_servers: 127.0.0.1:1\n")
+    return MySqlSource(parse_config(yaml, env={}).source, "t")  # type: ignore[arg-type]
+
+
+def _read(src: MySqlSource, until, timeout_s: float = 30.0) -> list:
+    items: list = []
+    deadline = time.monotonic() + timeout_s
+    while not until(items):
+        assert time.monotonic() < deadline, f"gave up; last items {items[-3:]}"
+        items.extend(src.read_batch(5000, 0.3))
+    return items
+
+
+def _streaming_started(items: list) -> bool:
+    return any(isinstance(i, Checkpoint) and i.offset.phase == "streaming" for i in items)
+
+
+def test_snapshot_hands_off_to_streaming_exactly(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        cur.executemany("INSERT INTO t VALUES (%s, %s)", [(i, i) for i in range(1, 2501)])
+    src = _source(mysql_db)
+    src.open(None)
+    try:
+        first = src.read_batch(5000, 1)  # the definitions; the snapshot transaction has begun
+        assert [type(i).__name__ for i in first] == ["SchemaChange"]
+        with conn.cursor() as cur:  # written after the snapshot's view was fixed
+            cur.execute("INSERT INTO t VALUES (10000, 0)")
+            cur.execute("UPDATE t SET v = -1 WHERE id = 1")
+        items = _read(src, _streaming_started)
+        reads = [i for i in items if isinstance(i, ChangeEvent) and i.op is Op.READ]
+        assert sorted(e.after["id"] for e in reads) == list(range(1, 2501))
+        assert next(e for e in reads if e.after["id"] == 1).after["v"] == 1  # the snapshot's view
+        snapshot_cps = [i for i in items if isinstance(i, Checkpoint) and i.offset.phase == "snapshot"]
+        assert len(snapshot_cps) >= 3  # one per chunk of 1000
+        streamed = _read(src, lambda xs: len([x for x in xs if isinstance(x, ChangeEvent)]) >= 2)
+    finally:
+        src.close()
+    changes = [(e.op, e.after) for e in streamed if isinstance(e, ChangeEvent)]
+    assert changes == [(Op.CREATE, {"id": 10000, "v": 0}), (Op.UPDATE, {"id": 1, "v": -1})]
+
+
+def test_snapshot_resumes_after_the_last_chunk(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE a (id INT PRIMARY KEY)")
+        cur.execute("CREATE TABLE b (k VARCHAR(10) PRIMARY KEY)")
+        cur.executemany("INSERT INTO a VALUES (%s)", [(i,) for i in range(1, 1201)])
+        cur.executemany("INSERT INTO b VALUES (%s)", [(f"k{i:04d}",) for i in range(1, 801)])
+    src = _source(mysql_db, chunk=500)
+    src.open(None)
+    items = src.read_batch(5000, 1) + src.read_batch(5000, 1) + src.read_batch(5000, 1)  # defs + 2 chunks of a
+    src.close()  # a crash after two chunks
+    cp = [i for i in items if isinstance(i, Checkpoint)][-1]
+    assert cp.offset.phase == "snapshot" and cp.offset.snapshot["last_key"] == [1000]
+    first_ids = [i.after["id"] for i in items if isinstance(i, ChangeEvent)]
+    assert first_ids == list(range(1, 1001))
+
+    again = _source(mysql_db, chunk=500)
+    again.open(cp.offset)
+    rest = _read(again, _streaming_started)
+    again.close()
+    a_ids = [i.after["id"] for i in rest if isinstance(i, ChangeEvent) and i.table.table == "a"]
+    b_keys = [i.after["k"] for i in rest if isinstance(i, ChangeEvent) and i.table.table == "b"]
+    assert a_ids == list(range(1001, 1201))  # neither repeated nor skipped
+    assert b_keys == [f"k{i:04d}" for i in range(1, 801)]
+    final = [i for i in rest if isinstance(i, Checkpoint)][-1]
+    assert final.offset.phase == "streaming" and final.offset.position == cp.offset.position
