@@ -358,6 +358,8 @@ class ConfluentFactory(ClientFactory):
             "isolation.level": "read_committed" if read_committed else "read_uncommitted",
             "partition.assignment.strategy": "cooperative-sticky",
             "fetch.wait.max.ms": 100,
+            # pattern subscriptions see a new table's topic within seconds, not the default 5 minutes
+            "topic.metadata.refresh.interval.ms": 5000,
             **(extra or {}),
         }
         return _Consumer(config)

@@ -338,6 +338,8 @@ class KafkaPythonFactory(ClientFactory):
             "max_poll_records": max_poll_records,
             "fetch_max_wait_ms": 100,
             "max_partition_fetch_bytes": 8 * 1024 * 1024,
+            # pattern subscriptions see a new table's topic within seconds, not the default 5 minutes
+            "metadata_max_age_ms": 5000,
             **(extra or {}),
         }
         return _Consumer(config)
