@@ -32,7 +32,7 @@ from typing import Any
 from cdc import __version__
 from cdc.events import ChangeEvent, Checkpoint, Item, Op, SchemaChange, TableId, TableSchema
 from cdc.positions import MySqlPosition, SourceOffset
-from cdc.values import converter_to_wire
+from cdc.values import Geometry, converter_to_wire
 from connectors.mysql.config import MySqlSourceConfig
 from connectors.mysql.schema import TypeModes, column_from_binlog
 
@@ -341,6 +341,13 @@ def _snapshot_converter(col: Any) -> Any:
     conv = converter_to_wire(col.wire)
     if col.native_type == "BIT(1)":
         return lambda v: conv(bool(int.from_bytes(v, "big")) if isinstance(v, bytes) else bool(v))
+    if col.native_type == "GEOMETRY":
+        # MySQL's internal geometry value: a 4-byte little-endian SRID, then the WKB (SRID 0: none)
+        def geometry(v: bytes) -> Any:
+            srid = int.from_bytes(v[:4], "little")
+            return conv(Geometry(bytes(v[4:]), srid or None))
+
+        return geometry
     return conv
 
 

@@ -23,6 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cdc import __version__
@@ -38,6 +39,7 @@ from cdc.events import ChangeEvent, Checkpoint, Heartbeat, Item, Op, SchemaChang
 from cdc.positions import MySqlPosition, SourceOffset
 from cdc.values import converter_to_wire
 from connectors.mysql.config import MySqlSourceConfig
+from connectors.mysql.decoder import DecoderOptions, RowDecoder, compile_decoder, raw_rows
 from connectors.mysql.schema import TypeModes, same_definition, schema_from_table_map
 
 __all__ = ["MySqlSource", "RowConverter", "library_row_converter"]
@@ -103,13 +105,16 @@ class MySqlSource(Source):
         config: MySqlSourceConfig,
         prefix: str,
         history: Sequence[SchemaChange] = (),
-        row_converter: Callable[[TableSchema], RowConverter] = library_row_converter,
+        row_converter: Callable[[TableSchema], RowConverter] | None = None,
     ) -> None:
         self.cfg = config
         self.prefix = prefix
         self.modes = TypeModes.from_config(config)
         self._history = list(history)
+        # None: the compiled fast decoder (production); library_row_converter: the library's reference path
         self._make_converter = row_converter
+        self._decoder_options = DecoderOptions.from_config(config)
+        self._decoders: dict[TableId, RowDecoder] = {}
         self._settings = _connection_settings(config.url.get_secret_value())
         self._reader: Any = None
         self._schemas: dict[TableId, TableSchema] = {}
@@ -463,6 +468,10 @@ class MySqlSource(Source):
         fresh = schema_from_table_map(
             event, self.modes, version=(known.version + 1) if known else 1, key_columns=key_cols
         )
+        if self._make_converter is None:
+            decoder = compile_decoder(event, options=self._decoder_options)
+            self._decoders[table] = decoder
+            fresh = _with_decoder_wires(fresh, decoder)
         if known is not None and same_definition(known, fresh):
             return
         self._schemas[table] = fresh
@@ -504,14 +513,19 @@ class MySqlSource(Source):
         schema = self._schemas.get(table)
         if schema is None:
             raise TerminalError(f"a row of {table} arrived before its table definition; refusing to guess it")
-        conv = self._converters.get((table, schema.version))
-        if conv is None:
-            conv = self._converters[(table, schema.version)] = self._make_converter(schema)
+        if self._make_converter is None:
+            decoder = self._decoders[table]
+            pairs = decoder.decode(raw_rows(event))
+        else:
+            conv = self._converters.get((table, schema.version))
+            if conv is None:
+                conv = self._converters[(table, schema.version)] = self._make_converter(schema)
+            pairs = conv(event)
         op = {"c": Op.CREATE, "u": Op.UPDATE, "d": Op.DELETE}[_kind(event)]
         ts = int(event.timestamp) * 1000
         now = int(time.time() * 1000)
         pk = schema.primary_key
-        for i, (before, after) in enumerate(conv(event)):
+        for i, (before, after) in enumerate(pairs):
             if self._skip:
                 self._skip -= 1
                 self._emitted_in_txn += 1
@@ -552,6 +566,16 @@ class MySqlSource(Source):
                 self._reader.close()
             finally:
                 self._reader = None
+
+
+def _with_decoder_wires(schema: TableSchema, decoder: RowDecoder) -> TableSchema:
+    """The decoder's wire schema for every column: the definition then describes exactly the values
+    it produces (ENUM/SET labels in their own charset included)."""
+    cols = []
+    for col, dec in zip(schema.columns, decoder.columns, strict=True):
+        labels = tuple(dec.info.labels) if dec.info.labels is not None else col.enum_values
+        cols.append(replace(col, wire=dec.wire, enum_values=labels))
+    return replace(schema, columns=tuple(cols))
 
 
 def _parse_gtids(text: str | None) -> dict[int, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from cdc.config import parse_config
-from cdc.events import ChangeEvent, Checkpoint, Op
+from cdc.events import ChangeEvent, Checkpoint, Op, SchemaChange
 from connectors.mysql.source import MySqlSource
 
 SERVER_IDS = iter(range(73_000, 74_000))
@@ -84,3 +84,45 @@ def test_snapshot_resumes_after_the_last_chunk(mysql_db) -> None:
     assert b_keys == [f"k{i:04d}" for i in range(1, 801)]
     final = [i for i in rest if isinstance(i, Checkpoint)][-1]
     assert final.offset.phase == "streaming" and final.offset.position == cp.offset.position
+TYPE_MATRIX = [
+    ("ti", "TINYINT", "-128"), ("tu", "TINYINT UNSIGNED", "255"), ("si", "SMALLINT", "-32768"),
+    ("su", "SMALLINT UNSIGNED", "65535"), ("mi", "MEDIUMINT", "-8388608"), ("i", "INT", "-2147483648"),
+    ("iu", "INT UNSIGNED", "4294967295"), ("bi", "BIGINT", "-9223372036854775808"),
+    ("bu", "BIGINT UNSIGNED", "18446744073709551615"), ("de", "DECIMAL(65,30)", "-12345678901234567890.123456789"),
+    ("d2", "DECIMAL(10,2)", "0.10"), ("fl", "FLOAT", "1.5"), ("db", "DOUBLE", "-2.25e100"),
+    ("da", "DATE", "'1000-01-01'"), ("dt0", "DATETIME", "'2024-02-29 23:59:59'"),
+    ("dt3", "DATETIME(3)", "'1970-01-01 00:00:00.123'"), ("dt6", "DATETIME(6)", "'9999-12-31 23:59:59.999999'"),
+    ("ts", "TIMESTAMP(6) NULL", "'2038-01-19 03:14:07.499999'"), ("tm", "TIME(6)", "'-838:59:59.000000'"),
+    ("tmf", "TIME(2)", "'-00:00:00.25'"), ("y", "YEAR", "2155"), ("ch", "CHAR(5)", "'ab'"),
+    ("vc", "VARCHAR(20)", "'héllo 🎉'"), ("tx", "TEXT", "'long text'"), ("bn", "BINARY(4)", "X'00FF'"),
+    ("vb", "VARBINARY(8)", "X'DEADBEEF'"), ("bl", "BLOB", "X'00010203'"), ("en", "ENUM('a','b c')", "'b c'"),
+    ("st", "SET('x','y','z')", "'x,z'"), ("se", "SET('x','y')", "''"), ("b1", "BIT(1)", "b'1'"),
+    ("b9", "BIT(9)", "b'100000001'"), ("js", "JSON", "'{\"a\": [1, 2.5, null]}'"),
+    ("ge", "GEOMETRY", "ST_GeomFromText('POINT(1 2)')"), ("nul", "INT NULL", "NULL"),
+]
+
+
+def test_snapshot_and_streaming_give_identical_values(mysql_db) -> None:
+    cols = ", ".join(f"{n} {t}" for n, t, _ in TYPE_MATRIX)
+    values = ", ".join(v for _, _, v in TYPE_MATRIX)
+    names = ", ".join(n for n, _, _ in TYPE_MATRIX)
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")
+        cur.execute(f"CREATE TABLE m (id INT PRIMARY KEY, {cols})")
+        cur.execute(f"INSERT INTO m (id, {names}) VALUES (1, {values})")
+    src = _source(mysql_db)
+    src.open(None)
+    try:
+        items = _read(src, _streaming_started)
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute(f"INSERT INTO m (id, {names}) VALUES (2, {values})")
+        items += _read(src, lambda xs: any(isinstance(x, ChangeEvent) and x.op is Op.CREATE for x in xs))
+    finally:
+        src.close()
+    snap = next(i for i in items if isinstance(i, ChangeEvent) and i.op is Op.READ).after
+    stream = next(i for i in items if isinstance(i, ChangeEvent) and i.op is Op.CREATE).after
+    assert not [i for i in items if isinstance(i, SchemaChange) and i.kind == "ALTER"], "definitions differ"
+    diffs = {n: (snap[n], stream[n]) for n, _, _ in TYPE_MATRIX if snap[n] != stream[n]}
+    assert diffs == {}, f"snapshot and streaming disagree: {diffs}"
