@@ -52,7 +52,7 @@ def prepare(db: str, rows: int, per_txn: int) -> dict[str, Any]:
         cur.execute("SHOW MASTER STATUS")
         start = cur.fetchone()[:2]
         one = "(%s, %s, 'shipped', 12.34, '2024-05-01 10:00:00.123456', %s, %s, %s)"
-        sql = "INSERT INTO orders VALUES " + one
+        sql = "INSERT INTO orders VALUES " + one  # noqa: S608 - placeholders only, no identifiers
         with Meter() as m:
             for first in range(0, rows, per_txn):
                 batch = [(i, i % 9973, f"order note {i} " + "lorem ipsum " * 5, i & 7, f"c{i % 9973}@example.com")
@@ -62,7 +62,7 @@ def prepare(db: str, rows: int, per_txn: int) -> dict[str, Any]:
                 else:
                     # one multi-row INSERT per transaction: a few large rows events, as bulk writers produce
                     cur.execute("BEGIN")
-                    cur.execute("INSERT INTO orders VALUES " + ", ".join([one] * len(batch)),
+                    cur.execute("INSERT INTO orders VALUES " + ", ".join([one] * len(batch)),  # noqa: S608
                                 [v for row in batch for v in row])
                     cur.execute("COMMIT")
         cur.execute("SHOW MASTER STATUS")
@@ -139,10 +139,8 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--case":
         kind, db, rows, start_file, start_pos = sys.argv[2:7]
         start = [start_file, int(start_pos)]
-        if kind == "library":
-            out = case_library(db, int(rows), start)
-        else:
-            out = case_source(db, int(rows), start, kind)
+        run = case_library if kind == "library" else None
+        out = run(db, int(rows), start) if run else case_source(db, int(rows), start, kind)
         print(json.dumps(out))
         return 0
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else int(env("BENCH_MYSQL_SOURCE_ROWS", "100000"))
