@@ -273,6 +273,13 @@ class MySqlSource(Source):
         self._snapshot = Snapshot(self.cfg, self.prefix, self._engine, self.modes, resume)
         self._snapshot_iter = self._snapshot.items(self._server_id, self.cfg.max_batch_events)
 
+    def start_offset(self) -> SourceOffset:
+        """Where a fresh streaming start begins: store it before anything else, so that a crash
+        before the first checkpoint resumes here instead of at the server's position by then."""
+        if self._committed is None:
+            raise TerminalError("the MySQL source is not streaming yet")
+        return SourceOffset(self._committed, "streaming", extra={"server_id": self._server_id})
+
     @property
     def snapshot_progress(self) -> Any:
         """The running snapshot's progress (tables, rows), or None while streaming."""
