@@ -63,7 +63,7 @@ def test_kill9_inside_a_large_transaction(mysql_db, kafka_bootstrap: str, kafka_
     with conn.cursor() as cur:  # one transaction of 50,000 rows
         cur.execute("BEGIN")
         for start in range(0, ROWS, 1000):
-            cur.execute("INSERT INTO big VALUES " + ", ".join(["(%s, %s)"] * 1000),  # noqa: S608
+            cur.execute("INSERT INTO big VALUES " + ", ".join(["(%s, %s)"] * 1000),
                         [v for i in range(start, start + 1000) for v in (i, "x" * 40)])
         cur.execute("COMMIT")
     # kill once part of the transaction, and only part, went out
@@ -88,7 +88,7 @@ def test_kill9_during_the_snapshot(mysql_db, kafka_bootstrap: str, kafka_prefix:
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(64))")
         for start in range(0, ROWS, 1000):
-            cur.execute("INSERT INTO big VALUES " + ", ".join(["(%s, %s)"] * 1000),  # noqa: S608
+            cur.execute("INSERT INTO big VALUES " + ", ".join(["(%s, %s)"] * 1000),
                         [v for i in range(start, start + 1000) for v in (i, "x" * 40)])
     first = _start(mysql_db, kafka_bootstrap, kafka_prefix, eos, snapshot="initial")
     _wait_for(first, lambda line: line.startswith("progress") and 6_000 <= int(line.split()[1]) < ROWS)

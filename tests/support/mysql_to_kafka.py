@@ -24,7 +24,10 @@ def main() -> None:
     snapshot = sys.argv[8] if len(sys.argv) > 8 else "never"
     cfg = parse_config(
         f"name: {pipeline}\nsource:\n  type: mysql\n  url: {url}\n  server_id: {server_id}\n  snapshot: {snapshot}\n"
-        f"  snapshot_chunk_rows: 2000\n  tables: ['{database}.*']\nbus:\n  type: kafka\n  bootstrap_servers: {bootstrap}\n", env={})
+        f"  snapshot_chunk_rows: 2000\n  tables: ['{database}.*']\n"
+        f"bus:\n  type: kafka\n  bootstrap_servers: {bootstrap}\n",
+        env={},
+    )
     pub = KafkaPublisher(KafkaSettings(bootstrap_servers=bootstrap, exactly_once=eos == "1"), pipeline)
     stored = pub.open()
     src = MySqlSource(cfg.source, pipeline)  # type: ignore[arg-type]
