@@ -140,3 +140,39 @@ def test_purged_binlog_fails_closed(mysql_db) -> None:
     src = _source(mysql_db)
     with pytest.raises(PositionLostError, match="no longer on the server"):
         src.open(SourceOffset(MySqlPosition("mariadb-bin.000000", 4, None, None)))
+
+
+def test_ddl_while_the_source_lags_puts_every_value_in_its_own_field(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, a INT, b VARCHAR(10))")
+    src = _source(mysql_db)
+    src.open(None)
+    try:
+        with conn.cursor() as cur:  # everything is written before the source reads anything: it lags
+            cur.execute("INSERT INTO t VALUES (1, 10, 'one')")
+            cur.execute("ALTER TABLE t ADD COLUMN z INT FIRST")
+            cur.execute("INSERT INTO t (z, id, a, b) VALUES (-2, 2, 20, 'two')")
+            cur.execute("ALTER TABLE t DROP COLUMN a")
+            cur.execute("INSERT INTO t (z, id, b) VALUES (-3, 3, 'three')")
+            cur.execute("ALTER TABLE t RENAME COLUMN b TO bee")
+            cur.execute("INSERT INTO t (z, id, bee) VALUES (-4, 4, 'four')")
+            cur.execute("UPDATE t SET bee = 'uno' WHERE id = 1")
+        items = _drain(src, _done(5))
+    finally:
+        src.close()
+    assert [(op, row) for op, row in _changes(items)] == [
+        ("c", {"id": 1, "a": 10, "b": "one"}),
+        ("c", {"z": -2, "id": 2, "a": 20, "b": "two"}),
+        ("c", {"z": -3, "id": 3, "b": "three"}),
+        ("c", {"z": -4, "id": 4, "bee": "four"}),
+        ("u", {"z": None, "id": 1, "bee": "uno"}),
+    ]
+    changes = [i for i in items if isinstance(i, SchemaChange)]
+    assert [(c.kind, c.schema.column_names, c.schema.version) for c in changes] == [
+        ("CREATE", ("id", "a", "b"), 1),
+        ("ALTER", ("z", "id", "a", "b"), 2),
+        ("ALTER", ("z", "id", "b"), 3),
+        ("ALTER", ("z", "id", "bee"), 4),
+    ]
+    assert changes[1].ddl is not None and "ADD COLUMN z" in changes[1].ddl
