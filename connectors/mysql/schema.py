@@ -63,7 +63,7 @@ from cdc.values import (
     zoned_timestamp_wire,
 )
 
-__all__ = ["TypeModes", "column_from_binlog", "schema_from_table_map"]
+__all__ = ["TypeModes", "column_from_binlog", "same_definition", "schema_from_table_map", "without_columns"]
 
 # MySQL column type codes (the binlog's, as in pymysqlreplication.constants.FIELD_TYPE)
 DECIMAL, TINY, SHORT, LONG, FLOAT, DOUBLE, NULL, TIMESTAMP, LONGLONG, INT24 = range(10)
@@ -266,6 +266,16 @@ def schema_from_table_map(
             raise SchemaError(f"key_columns for {table} name columns it does not have: {', '.join(missing)}")
         pk = tuple(key_columns)
     return TableSchema(table, columns, pk, version)
+
+
+def without_columns(schema: TableSchema, excluded: Any) -> TableSchema:
+    """``schema`` without the columns for which ``excluded(schema, table, column)`` is true
+    (``exclude_columns``); key columns are never left out."""
+    t = schema.table
+    keep = tuple(c for c in schema.columns if c.name in schema.primary_key or not excluded(t.schema, t.table, c.name))
+    if len(keep) == len(schema.columns):
+        return schema
+    return TableSchema(t, keep, schema.primary_key, schema.version, schema.charset)
 
 
 def same_definition(a: TableSchema, b: TableSchema) -> bool:

@@ -34,7 +34,7 @@ from cdc.events import ChangeEvent, Checkpoint, Item, Op, SchemaChange, TableId,
 from cdc.positions import MySqlPosition, SourceOffset
 from cdc.values import Geometry, converter_to_wire
 from connectors.mysql.config import MySqlSourceConfig
-from connectors.mysql.schema import TypeModes, column_from_binlog
+from connectors.mysql.schema import TypeModes, column_from_binlog, without_columns
 
 __all__ = ["Snapshot", "SnapshotProgress", "schema_from_catalog"]
 
@@ -250,6 +250,7 @@ class Snapshot:
             for name in self.progress.tables:
                 table = TableId.parse(name)
                 schema = schema_from_catalog(conn, table, self.modes, key_columns=self.cfg.key_columns.get(name))
+                schema = without_columns(schema, self.cfg.excludes_column)
                 self.schemas[table] = schema
                 definitions.append(SchemaChange("CREATE", schema, None, self._source(table, now, "true"), now, start))
             yield definitions
@@ -287,7 +288,7 @@ class Snapshot:
         from sqlalchemy import table as sa_table
 
         schema = self.schemas[table]
-        names = [c.name for c in schema.columns if not self.cfg.excludes_column(table.schema, table.table, c.name)]
+        names = [c.name for c in schema.columns]  # excluded columns are already gone from the definition
         convs = [(c.name, _snapshot_converter(c)) for c in schema.columns if c.name in names]
         t = sa_table(table.table, *[column(n) for n in names], schema=table.schema)
         pk = list(schema.primary_key)

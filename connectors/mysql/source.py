@@ -40,7 +40,7 @@ from cdc.positions import MySqlPosition, SourceOffset
 from cdc.values import converter_to_wire
 from connectors.mysql.config import MySqlSourceConfig
 from connectors.mysql.decoder import DecoderOptions, RowDecoder, compile_decoder, raw_rows
-from connectors.mysql.schema import TypeModes, same_definition, schema_from_table_map
+from connectors.mysql.schema import TypeModes, same_definition, schema_from_table_map, without_columns
 
 __all__ = ["MySqlSource", "RowConverter", "library_row_converter"]
 
@@ -115,6 +115,7 @@ class MySqlSource(Source):
         self._make_converter = row_converter
         self._decoder_options = DecoderOptions.from_config(config)
         self._decoders: dict[TableId, RowDecoder] = {}
+        self._kept_columns: dict[TableId, tuple[str, ...] | None] = {}
         self._settings = _connection_settings(config.url.get_secret_value())
         self._reader: Any = None
         self._schemas: dict[TableId, TableSchema] = {}
@@ -479,6 +480,9 @@ class MySqlSource(Source):
             decoder = compile_decoder(event, options=self._decoder_options)
             self._decoders[table] = decoder
             fresh = _with_decoder_wires(fresh, decoder)
+        full = len(fresh.columns)
+        fresh = without_columns(fresh, self.cfg.excludes_column)
+        self._kept_columns[table] = fresh.column_names if len(fresh.columns) < full else None
         if known is not None and same_definition(known, fresh):
             return
         self._schemas[table] = fresh
@@ -532,6 +536,9 @@ class MySqlSource(Source):
         ts = int(event.timestamp) * 1000
         now = int(time.time() * 1000)
         pk = schema.primary_key
+        kept = self._kept_columns.get(table)
+        if kept is not None:  # exclude_columns removed some
+            pairs = [(_only(b, kept), _only(a, kept)) for b, a in pairs]
         for i, (before, after) in enumerate(pairs):
             if self._skip:
                 self._skip -= 1
@@ -573,6 +580,10 @@ class MySqlSource(Source):
                 self._reader.close()
             finally:
                 self._reader = None
+
+
+def _only(image: dict[str, Any] | None, names: tuple[str, ...]) -> dict[str, Any] | None:
+    return None if image is None else {n: image[n] for n in names if n in image}
 
 
 def _with_decoder_wires(schema: TableSchema, decoder: RowDecoder) -> TableSchema:
