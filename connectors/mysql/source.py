@@ -128,7 +128,7 @@ class MySqlSource(Source):
         self._in_txn = False
         self._emitted_in_txn = 0
         self._skip = 0
-        self._pending_ddl: str | None = None
+        self._pending_ddl: list[tuple[str, str]] = []  # recent (database, statement), newest last
         self._txn_order = 0
         self._last_beat = 0.0
         self._server_id: int | None = None
@@ -431,7 +431,7 @@ class MySqlSource(Source):
                 self._in_txn = True
                 return
             if _DDL.match(query):
-                self._pending_ddl = query
+                self._pending_ddl = [*self._pending_ddl[-15:], (_text(event.schema), query)]
             self._commit(event, reader, items)  # COMMIT, or a DDL statement (its own transaction)
             return
         if name == "XidEvent":
@@ -490,13 +490,22 @@ class MySqlSource(Source):
             SchemaChange(
                 "CREATE" if known is None else "ALTER",
                 fresh,
-                self._pending_ddl,
+                self._ddl_for(table),
                 self._source_block(table, event, 0),
                 int(event.timestamp) * 1000,
                 self._position(),
             )
         )
-        self._pending_ddl = None
+
+    def _ddl_for(self, table: TableId) -> str | None:
+        """The latest DDL statement seen that names ``table`` (and is not yet attached), if any."""
+        word = re.compile(rf"(?<![\w$]){re.escape(table.table)}(?![\w$])", re.IGNORECASE)
+        for i in range(len(self._pending_ddl) - 1, -1, -1):
+            database, statement = self._pending_ddl[i]
+            if word.search(statement) and (database == table.schema or table.schema in statement):
+                del self._pending_ddl[i]
+                return statement
+        return None
 
     def _source_block(self, table: TableId, event: Any, row: int) -> dict[str, Any]:
         return {
@@ -580,6 +589,10 @@ class MySqlSource(Source):
                 self._reader.close()
             finally:
                 self._reader = None
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, (bytes, bytearray)) else str(value or "")
 
 
 def _only(image: dict[str, Any] | None, names: tuple[str, ...]) -> dict[str, Any] | None:

@@ -202,3 +202,23 @@ def test_excluded_columns_are_left_out_of_snapshot_and_stream(mysql_db) -> None:
     ]
     schemas = [i.schema for i in items if isinstance(i, SchemaChange)]
     assert [s.column_names for s in schemas] == [("id", "email", "n")]  # streaming saw the same definition
+
+
+def test_schema_change_carries_the_ddl_of_its_own_table(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE a (id INT PRIMARY KEY)")
+        cur.execute("CREATE TABLE b (id INT PRIMARY KEY)")
+    src = _source(mysql_db)
+    src.open(None)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ALTER TABLE a ADD COLUMN x INT")
+            cur.execute("ALTER TABLE b ADD COLUMN y INT")  # the newest DDL names b, not a
+            cur.execute("INSERT INTO a VALUES (1, 1)")
+            cur.execute("INSERT INTO b VALUES (1, 1)")
+        items = _drain(src, _done(2))
+    finally:
+        src.close()
+    ddl = {c.schema.table.table: c.ddl for c in items if isinstance(c, SchemaChange)}
+    assert ddl == {"a": "ALTER TABLE a ADD COLUMN x INT", "b": "ALTER TABLE b ADD COLUMN y INT"}
