@@ -107,7 +107,6 @@ def case_source(db: str, rows: int, start: list[Any], client: str) -> dict[str, 
     src = MySqlSource(cfg.source, db)  # type: ignore[arg-type]
     src.open(SourceOffset(MySqlPosition(start[0], int(start[1]))))
     seen = 0
-    lags: list[float] = []
     with Meter() as m:
         while True:
             items = src.read_batch(5000, 0.2)
@@ -119,7 +118,6 @@ def case_source(db: str, rows: int, start: list[Any], client: str) -> dict[str, 
     src.close()
     pub.close()
     assert committed is not None
-    del lags
     return {"rows_per_s": rows / m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mb": m.peak_rss_mb}
 
 

@@ -306,9 +306,6 @@ class KafkaPublisher:
         """The latest offset whose every preceding record Kafka acknowledged."""
         return self.checkpointer.committed
 
-    def known_schema(self, table: TableId) -> TableSchema | None:
-        return self._schemas.get(table)
-
     def _ensure_topics(self, names: Sequence[str]) -> None:
         missing = [n for n in names if n not in self._topics]
         if not missing:
@@ -467,13 +464,3 @@ class KafkaPublisher:
         else:
             self._store.save(self.pipeline, offset)
         self._saved = offset
-
-    def load_offset(self) -> SourceOffset | None:
-        if self._store is None:
-            raise TerminalError("the Kafka publisher is not open")
-        return self._store.load(self.pipeline)
-
-    def store(self) -> OffsetStore:
-        if self._store is None:
-            raise TerminalError("the Kafka publisher is not open")
-        return self._store

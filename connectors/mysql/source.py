@@ -22,7 +22,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -37,12 +37,11 @@ from cdc.errors import (
 )
 from cdc.events import ChangeEvent, Checkpoint, Heartbeat, Item, Op, SchemaChange, TableId, TableSchema
 from cdc.positions import MySqlPosition, SourceOffset
-from cdc.values import converter_to_wire
 from connectors.mysql.config import MySqlSourceConfig
 from connectors.mysql.decoder import DecoderOptions, RowDecoder, compile_decoder, raw_rows
 from connectors.mysql.schema import TypeModes, same_definition, schema_from_table_map, without_columns
 
-__all__ = ["MySqlSource", "RowConverter", "library_row_converter"]
+__all__ = ["MySqlSource"]
 
 log = logging.getLogger("cdc.mysql")
 
@@ -53,31 +52,6 @@ REQUIRED_SETTINGS = {
     "binlog_row_metadata": ("FULL",),
 }
 _DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.IGNORECASE)
-
-#: Turns a rows event into (before, after) row images in Debezium's representation.
-RowConverter = Callable[[Any], list[tuple[dict[str, Any] | None, dict[str, Any] | None]]]
-
-
-def library_row_converter(schema: TableSchema) -> RowConverter:
-    """The reference path: the library decodes values, ``cdc.values`` converts them."""
-    convs = [(c.name, converter_to_wire(c.wire)) for c in schema.columns]
-
-    def convert(image: dict[str, Any] | None) -> dict[str, Any] | None:
-        if image is None:
-            return None
-        return {name: (None if image.get(name) is None else conv(image[name])) for name, conv in convs}
-
-    def rows(event: Any) -> list[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
-        out: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []
-        for row in event.rows:
-            if "values" in row:
-                image = convert(row["values"])
-                out.append((image, None) if _kind(event) == "d" else (None, image))
-            else:
-                out.append((convert(row["before_values"]), convert(row["after_values"])))
-        return out
-
-    return rows
 
 
 def _kind(event: Any) -> str:
@@ -105,21 +79,17 @@ class MySqlSource(Source):
         config: MySqlSourceConfig,
         prefix: str,
         history: Sequence[SchemaChange] = (),
-        row_converter: Callable[[TableSchema], RowConverter] | None = None,
     ) -> None:
         self.cfg = config
         self.prefix = prefix
         self.modes = TypeModes.from_config(config)
         self._history = list(history)
-        # None: the compiled fast decoder (production); library_row_converter: the library's reference path
-        self._make_converter = row_converter
         self._decoder_options = DecoderOptions.from_config(config)
         self._decoders: dict[TableId, RowDecoder] = {}
         self._kept_columns: dict[TableId, tuple[str, ...] | None] = {}
         self._settings = _connection_settings(config.url.get_secret_value())
         self._reader: Any = None
         self._schemas: dict[TableId, TableSchema] = {}
-        self._converters: dict[tuple[TableId, int], RowConverter] = {}
         self._committed: MySqlPosition | None = None  # last checkpoint emitted
         self._file = ""
         self._pos = 0
@@ -280,11 +250,6 @@ class MySqlSource(Source):
         if self._committed is None:
             raise TerminalError("the MySQL source is not streaming yet")
         return SourceOffset(self._committed, "streaming", extra={"server_id": self._server_id})
-
-    @property
-    def snapshot_progress(self) -> Any:
-        """The running snapshot's progress (tables, rows), or None while streaming."""
-        return self._snapshot.progress if self._snapshot is not None and self._snapshot_iter is not None else None
 
     def _finish_snapshot(self) -> None:
         snap = self._snapshot
@@ -476,10 +441,9 @@ class MySqlSource(Source):
         fresh = schema_from_table_map(
             event, self.modes, version=(known.version + 1) if known else 1, key_columns=key_cols
         )
-        if self._make_converter is None:
-            decoder = compile_decoder(event, options=self._decoder_options)
-            self._decoders[table] = decoder
-            fresh = _with_decoder_wires(fresh, decoder)
+        decoder = compile_decoder(event, options=self._decoder_options)
+        self._decoders[table] = decoder
+        fresh = _with_decoder_wires(fresh, decoder)
         full = len(fresh.columns)
         fresh = without_columns(fresh, self.cfg.excludes_column)
         self._kept_columns[table] = fresh.column_names if len(fresh.columns) < full else None
@@ -533,14 +497,7 @@ class MySqlSource(Source):
         schema = self._schemas.get(table)
         if schema is None:
             raise TerminalError(f"a row of {table} arrived before its table definition; refusing to guess it")
-        if self._make_converter is None:
-            decoder = self._decoders[table]
-            pairs = decoder.decode(raw_rows(event))
-        else:
-            conv = self._converters.get((table, schema.version))
-            if conv is None:
-                conv = self._converters[(table, schema.version)] = self._make_converter(schema)
-            pairs = conv(event)
+        pairs = self._decoders[table].decode(raw_rows(event))
         op = {"c": Op.CREATE, "u": Op.UPDATE, "d": Op.DELETE}[_kind(event)]
         ts = int(event.timestamp) * 1000
         now = int(time.time() * 1000)
