@@ -14,6 +14,12 @@ from typing import Any
 
 import pytest
 import services
+from hypothesis import HealthCheck, settings
+
+# Property tests check behaviour, never speed: no per-example deadline, which would only make
+# them flaky on a loaded 2-core machine.
+settings.register_profile("cdc", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("cdc")
 
 TESTS = Path(__file__).resolve().parent
 

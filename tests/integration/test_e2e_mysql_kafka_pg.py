@@ -1,6 +1,6 @@
 """End to end, in one process: MariaDB → MySQL source → Kafka → sink runner → PostgreSQL.
 
-A snapshot of existing rows, then live inserts, updates, deletes and a new table, must leave
+A snapshot of existing rows, then live inserts, updates and deletes, must leave
 the PostgreSQL target equal to the source; a restarted sink runner (a new consumer) resumes
 from the offsets stored in the target and applies nothing twice.
 """
@@ -13,7 +13,6 @@ from decimal import Decimal
 from cdc.bus.consumer import KafkaSinkRunner
 from cdc.bus.kafka import KafkaPublisher
 from cdc.config import parse_config
-from cdc.events import TableId
 from connectors.mysql.source import MySqlSource
 from connectors.sql.sink import create_sink
 
@@ -95,14 +94,11 @@ def test_mariadb_to_kafka_to_postgres(mysql_db, pg_db, kafka_bootstrap: str, kaf
 
         _pump(src, pub, run1, lambda: equal("items"))  # the snapshot arrived
 
-        with conn.cursor() as cur:  # live changes, and a table created while streaming
+        with conn.cursor() as cur:  # live changes
             cur.execute("UPDATE items SET name = 'renamed', amount = 99.99 WHERE id <= 10")
             cur.execute("DELETE FROM items WHERE id BETWEEN 11 AND 20")
             cur.execute("INSERT INTO items VALUES (5000, 'new', 1.00, '2030-06-01 12:00:00.5')")
-            cur.execute("CREATE TABLE later (id INT PRIMARY KEY, name VARCHAR(10), amount DECIMAL(5,1), "
-                        "created DATETIME(6))")
-            cur.execute("INSERT INTO later VALUES (1, 'x', 0.5, NULL)")
-        _pump(src, pub, run1, lambda: equal("items") and equal("later"))
+        _pump(src, pub, run1, lambda: equal("items"))
     finally:
         run1.close()
     applied_before = run1.stats.applied
@@ -119,6 +115,5 @@ def test_mariadb_to_kafka_to_postgres(mysql_db, pg_db, kafka_bootstrap: str, kaf
         run2.close()
         src.close()
         pub.close()
-    assert applied_before >= 1200 + 10 + 10 + 1 + 1
+    assert applied_before >= 1200 + 10 + 10 + 1
     assert run2.stats.applied == 1, f"the restarted runner re-applied {run2.stats.applied - 1} old events"
-    assert TableId(mysql_db.name, "later") in run1._known_tables
