@@ -9,12 +9,19 @@ This module imports no database driver: ``cdc --help`` stays fast and works with
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cdc import __version__
 from cdc.errors import CdcError, redact
+
+if TYPE_CHECKING:
+    from cdc.config import Config
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -58,3 +65,148 @@ def main(argv: list[str] | None = None) -> None:
             f"error: unexpected {type(exc).__name__}: {redact(str(exc))} (run with --debug for details)", err=True
         )
         sys.exit(EXIT_ERROR)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verbs
+# ---------------------------------------------------------------------------------------------
+
+_CONFIG = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The pipeline's YAML config file.",
+)
+
+
+def _load(config_path: Path) -> Config:
+    from cdc.config import load_config
+
+    return load_config(config_path)
+
+
+def _setup_logging(config: Config, debug: bool) -> None:
+    from cdc.logs import setup_logging
+
+    setup_logging("debug" if debug else config.log.level, config.log.format)
+
+
+@cli.command()
+@_CONFIG
+@click.option("--only", metavar="PART", help="Run one part: 'source' or 'sink:NAME'.")
+@click.pass_context
+def run(ctx: click.Context, config_path: Path, only: str | None) -> None:
+    """Run the pipeline: source capture, bus, sinks and the metrics endpoint.
+
+    Resumes where it stopped. SIGTERM or SIGINT flushes, records positions and exits 0.
+    """
+    from cdc.metrics import Metrics
+    from cdc.pipeline import Pipeline
+
+    config = _load(config_path)
+    _setup_logging(config, ctx.obj["debug"])
+    metrics = Metrics(config.name)
+    server = metrics.serve(config.metrics.listen) if config.metrics.enabled else None
+    display = _SnapshotDisplay(config.name)
+    pipeline = Pipeline(config, only=only, metrics=metrics, on_snapshot=display.update)
+
+    def _stop(signum: int, _frame: Any) -> None:
+        pipeline.stop()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        pipeline.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        display.close()
+        if server is not None:
+            server.close()
+
+
+class _SnapshotDisplay:
+    """Snapshot progress (rows, rows/s, ETA) on a terminal while a snapshot runs; silent otherwise."""
+
+    def __init__(self, pipeline: str) -> None:
+        self.pipeline = pipeline
+        self._progress: Any = None
+        self._task: Any = None
+        self._done = 0
+
+    def update(self, view: dict[str, Any] | None) -> None:
+        from cdc.progress import Progress
+
+        if view is None:
+            self.close()
+            return
+        if self._progress is None:
+            self._progress = Progress(f"{self.pipeline}: snapshot")
+            self._task = self._progress.start_task("all tables", view.get("rows_total_estimate") or None)
+            self._done = 0
+        rows = int(view.get("rows", 0))
+        if rows > self._done:
+            self._progress.advance(self._task, rows - self._done)
+            self._done = rows
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.finish(self._task)
+            self._progress.close()
+            self._progress = None
+
+
+@cli.command()
+@_CONFIG
+def check(config_path: Path) -> None:
+    """Check the config, connectivity, server settings, grants and stored positions; list every problem.
+
+    Exit 0 when ready to run, 1 when problems were found.
+    """
+    from cdc.service import check as run_check
+
+    _config, problems = run_check(config_path)
+    if not problems:
+        click.echo("ready: no problems found")
+        return
+    noun = "problem" if len(problems) == 1 else "problems"
+    click.echo(f"{len(problems)} {noun} found:", err=True)
+    for p in problems:
+        click.echo(f"  - {redact(str(p))}", err=True)
+    raise click.exceptions.Exit(EXIT_PROBLEM)
+
+
+@cli.command()
+@_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(config_path: Path, as_json: bool) -> None:
+    """Show the source position and phase, and each sink's applied position and lag."""
+    from cdc.service import status as read_status
+
+    config = _load(config_path)
+    info = read_status(config)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    src = info["source"]
+    click.echo(f"pipeline {info['pipeline']}")
+    line = f"  source: {src.get('phase', '?')}"
+    if src.get("position"):
+        line += f" at {src['position']}"
+    click.echo(line)
+    for key in ("slot", "wal_retained_bytes", "confirmed_flush_lsn", "error"):
+        if src.get(key) is not None:
+            click.echo(f"    {key.replace('_', ' ')}: {src[key]}")
+    for name, sink in info["sinks"].items():
+        if "error" in sink:
+            click.echo(f"  sink {name}: error: {sink['error']}")
+            continue
+        parts = []
+        if "lag_events" in sink:
+            parts.append(f"lag {sink['lag_events']} events")
+        if sink.get("lag_seconds") is not None:
+            parts.append(f"{sink['lag_seconds']:.1f} s")
+        if sink.get("position"):
+            parts.append(f"applied up to {sink['position']}")
+        click.echo(f"  sink {name}: " + (", ".join(parts) or "nothing applied yet"))

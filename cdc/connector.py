@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cdc.events import ChangeEvent, Item, SchemaChange
 from cdc.positions import SourceOffset
@@ -64,6 +65,28 @@ class Source(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def check_position(self, offset: SourceOffset) -> list[Problem]:
+        """Problems with resuming from a stored ``offset`` (purged binlog, another server, a dropped
+        slot), for ``cdc check``. Never raises for an expected problem. Default: none known."""
+        return []
+
+    def start_offset(self) -> SourceOffset | None:
+        """After :meth:`open` without a stored offset: where streaming starts, to be stored before
+        anything else so that a crash before the first checkpoint resumes there and not later.
+        None when the source itself keeps that position durable (a PostgreSQL slot) or a
+        snapshot runs first."""
+        return None
+
+    def snapshot_progress(self) -> dict[str, Any] | None:
+        """While a snapshot runs: ``{"table", "rows", "rows_total_estimate", "tables_done",
+        "tables_total", "estimates": {table: rows}}``; None otherwise. Cheap; called per batch."""
+        return None
+
+    def status(self) -> dict[str, Any]:
+        """Source-side facts for ``cdc status`` (e.g. PostgreSQL: the WAL the slot retains, in
+        bytes). Opens its own short connection; does not need :meth:`open`."""
+        return {}
 
 
 class Sink(ABC):

@@ -186,6 +186,18 @@ class KafkaSinkRunner:
         self._count(events)
         return len(events)
 
+    def lag_events(self) -> int | None:
+        """Change-topic records not yet applied, over this runner's assigned partitions (None when
+        nothing is assigned yet). Heartbeat and schema records count too; they are few."""
+        consumer = self._consumer
+        if consumer is None:
+            return None
+        assigned = sorted(consumer.assignment())
+        if not assigned:
+            return None
+        ends = consumer.end_offsets(assigned)
+        return sum(max(0, ends.get(tp, 0) - consumer.position(tp)) for tp in assigned)
+
     def _apply_one_by_one(
         self, events: list[ChangeEvent], sources: list[Message], offsets: dict[TopicPartition, int]
     ) -> list[ChangeEvent]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdc import __version__
@@ -149,6 +149,18 @@ class SnapshotProgress:
     chunk: int = 0
     rows: int = 0
     rows_total_estimate: int = 0
+    estimates: dict[str, int] = field(default_factory=dict)  # per table, from the server's statistics
+
+    def view(self) -> dict[str, Any]:
+        """What :meth:`cdc.connector.Source.snapshot_progress` returns."""
+        return {
+            "table": self.table,
+            "rows": self.rows,
+            "rows_total_estimate": max(self.rows_total_estimate, self.rows),
+            "tables_done": len(self.done),
+            "tables_total": len(self.tables),
+            "estimates": dict(self.estimates),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,12 +251,14 @@ class Snapshot:
             if not self.progress.tables:
                 self.progress.tables = self._tables(conn)
             estimate = text(
-                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) IN :names"
+                "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME), TABLE_ROWS FROM information_schema.TABLES "
+                "WHERE CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) IN :names"
             )
             estimate = estimate.bindparams(bindparam("names", expanding=True))
-            self.progress.rows_total_estimate = sum(
-                int(r[0] or 0) for r in conn.execute(estimate, {"names": self.progress.tables or [""]}).all()
-            )
+            self.progress.estimates = {
+                str(r[0]): int(r[1] or 0) for r in conn.execute(estimate, {"names": self.progress.tables or [""]}).all()
+            }
+            self.progress.rows_total_estimate = sum(self.progress.estimates.values())
             now = int(time.time() * 1000)
             definitions: list[Item] = []
             for name in self.progress.tables:

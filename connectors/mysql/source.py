@@ -41,7 +41,7 @@ from connectors.mysql.config import MySqlSourceConfig
 from connectors.mysql.decoder import DecoderOptions, RowDecoder, compile_decoder, raw_rows
 from connectors.mysql.schema import TypeModes, same_definition, schema_from_table_map, without_columns
 
-__all__ = ["MySqlSource"]
+__all__ = ["MySqlSource", "create_source"]
 
 log = logging.getLogger("cdc.mysql")
 
@@ -244,12 +244,54 @@ class MySqlSource(Source):
         self._snapshot = Snapshot(self.cfg, self.prefix, self._engine, self.modes, resume)
         self._snapshot_iter = self._snapshot.items(self._server_id, self.cfg.max_batch_events)
 
-    def start_offset(self) -> SourceOffset:
+    def start_offset(self) -> SourceOffset | None:
         """Where a fresh streaming start begins: store it before anything else, so that a crash
-        before the first checkpoint resumes here instead of at the server's position by then."""
-        if self._committed is None:
-            raise TerminalError("the MySQL source is not streaming yet")
+        before the first checkpoint resumes here instead of at the server's position by then.
+        None while a snapshot runs (its chunk checkpoints are the resume points)."""
+        if self._committed is None or self._snapshot_iter is not None:
+            return None
         return SourceOffset(self._committed, "streaming", extra={"server_id": self._server_id})
+
+    def snapshot_progress(self) -> dict[str, Any] | None:
+        if self._snapshot_iter is None or self._snapshot is None:
+            return None
+        view: dict[str, Any] = self._snapshot.progress.view()
+        return view
+
+    def check_position(self, offset: SourceOffset) -> list[Problem]:
+        pos = offset.position
+        if offset.phase == "snapshot" or pos is None:
+            return []
+        if not isinstance(pos, MySqlPosition):
+            return [Problem("source", f"the stored position is not a MySQL binlog position: {pos}")]
+        try:
+            conn = self._connect()
+        except ConnectError as exc:
+            return [Problem("source", str(exc))]
+        problems: list[Problem] = []
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT @@server_id")
+            server_id = int(cur.fetchone()[0])
+            if pos.server_id is not None and pos.server_id != server_id:
+                problems.append(
+                    Problem(
+                        "source",
+                        f"the stored position was taken on server_id {pos.server_id}, but this server is "
+                        f"server_id {server_id}",
+                        "binlog positions do not carry over between servers: re-snapshot the pipeline",
+                    )
+                )
+            cur.execute("SHOW BINARY LOGS")
+            files = {str(r[0]) for r in cur.fetchall()}
+            if pos.file not in files:
+                problems.append(
+                    Problem(
+                        "source",
+                        f"binlog file {pos.file} of the stored position is no longer on the server (purged?)",
+                        "re-snapshot the pipeline; resuming would skip changes",
+                    )
+                )
+        return problems
 
     def _finish_snapshot(self) -> None:
         snap = self._snapshot
@@ -577,3 +619,8 @@ def _parse_gtids(text: str | None) -> dict[int, str]:
             continue
         out[int(part.split("-", 1)[0])] = part
     return out
+
+
+def create_source(config: MySqlSourceConfig, prefix: str, history: Sequence[SchemaChange] = ()) -> MySqlSource:
+    """The source for ``source: {type: mysql}`` (registered in :mod:`cdc.registry`)."""
+    return MySqlSource(config, prefix, history)
