@@ -347,7 +347,7 @@ class _Supervised(threading.Thread):
         super().__init__(name=f"cdc-{worker.component}", daemon=True)
         self.worker = worker
         self.pipeline = pipeline
-        self.stopping = threading.Event()
+        self.stopping = pipeline._stop  # one event: a stop or a failure anywhere stops every worker
 
     def run(self) -> None:
         worker, metrics, stopping = self.worker, self.pipeline.metrics, self.stopping
