@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK := $(PYTHON) deploy/stack/stack.py
 PYTEST_ARGS ?=
 
-.PHONY: install stack-up stack-env stack-down stack-status demo test test-unit test-integration bench lint fmt clean
+.PHONY: install stack-up stack-env stack-down stack-status demo demo-stop test test-unit test-integration bench lint fmt clean
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,10 @@ stack-status:
 	@$(STACK) status
 
 demo: install stack-up
-	@eval "$$($(STACK) env)" && $(BIN)/python deploy/demo/smoke.py
+	@eval "$$($(STACK) env)" && $(BIN)/python deploy/demo/demo.py
+
+demo-stop:
+	@$(BIN)/python deploy/demo/demo.py stop
 
 test: install stack-up
 	@eval "$$($(STACK) env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
