@@ -340,6 +340,10 @@ class KafkaPythonFactory(ClientFactory):
             "max_partition_fetch_bytes": 8 * 1024 * 1024,
             # pattern subscriptions see a new table's topic within seconds, not the default 5 minutes
             "metadata_max_age_ms": 5000,
+            # the heartbeat thread shares the GIL with batch decoding and applying: on a loaded
+            # two-core machine 10 s (the default) expired the session mid-batch, forcing a rejoin
+            "session_timeout_ms": 30_000,
+            "heartbeat_interval_ms": 3_000,
             **(extra or {}),
         }
         return _Consumer(config)
