@@ -16,7 +16,10 @@ retried is decided by type, never by matching message text::
         ├── PositionLostError       the stored position is gone (purged binlog, dropped slot)
         ├── SchemaError             a table's schema is unknown or cannot be mapped
         ├── DecodeError             bytes or a message could not be decoded (poison input)
-        └── TargetValueError        the target cannot hold a value (never truncated silently)
+        ├── TargetValueError        the target cannot hold a value (never truncated silently)
+        ├── ListenError             cdc cannot listen on a configured address (port in use, foreign host)
+        └── BackupError             a backup cannot be used: missing, wrong key, refused restore
+            └── BackupCorruptError  a backup's manifest or a data file fails its checksum or MAC
 
 Messages are one paragraph written for the user, and never contain a secret: use
 :func:`cdc.errors.redact` on anything that may carry a URL or a password.
@@ -28,11 +31,14 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
+    "BackupCorruptError",
+    "BackupError",
     "CdcError",
     "ConfigError",
     "ConnectError",
     "ConnectionLostError",
     "DecodeError",
+    "ListenError",
     "PermissionDeniedError",
     "PositionLostError",
     "SchemaError",
@@ -108,6 +114,21 @@ class DecodeError(TerminalError):
 
 class TargetValueError(TerminalError):
     """The target cannot hold a value; cdc never truncates silently."""
+
+
+class ListenError(TerminalError):
+    """cdc cannot open a listening socket on a configured address (e.g. ``metrics.listen``): the port is
+    in use, the address does not belong to this machine, or binding it needs privileges."""
+
+
+class BackupError(TerminalError):
+    """A backup cannot be used as asked: it does not exist, needs a key that is not configured, or a
+    restore was asked of a target that already holds a different restore."""
+
+
+class BackupCorruptError(BackupError):
+    """A backup failed verification: its manifest's seal or MAC, a data file's SHA-256, an AES-GCM tag,
+    or a row count does not match. Nothing of it is trusted."""
 
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")

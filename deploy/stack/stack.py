@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The local stack: PostgreSQL 15, MariaDB 10.11 and Apache Kafka (KRaft), run natively.
 
-Usage: python3 deploy/stack/stack.py up|down|env|status
+Usage: python3 deploy/stack/stack.py up|down|env|status|install
 
 Standard library only: it runs before the project's virtualenv exists.
 
@@ -12,6 +12,10 @@ Standard library only: it runs before the project's virtualenv exists.
 * ``down`` stops exactly the processes whose pid files ``up`` wrote, after
   checking that each pid still belongs to this stack's data directory.
 * ``env`` prints ``export`` lines for CDC_MYSQL_URL, CDC_PG_URL and CDC_KAFKA_BOOTSTRAP.
+* ``install`` installs what ``up`` needs and starts nothing: the servers' packages, the Kafka
+  jars, and Prometheus' ``prometheus`` and ``promtool`` (the tests check the alert rules with
+  promtool and scrape cdc with a Prometheus of their own). ``up`` runs it first. No system
+  service is started by an install (a temporary policy-rc.d refuses them).
 * ``status`` says what runs.
 
 Ports avoid the usual defaults (3306, 5432, 9092) so that servers a user already
@@ -248,13 +252,17 @@ def pg_home(create: bool = False) -> Path:
     return home
 
 
+def pg_install() -> None:
+    step = "postgres: install"
+    if not (PG_BIN / "postgres").exists() or not (PG_BIN / "pg_recvlogical").exists():
+        apt_install(step, [f"postgresql-{PG_MAJOR}", f"postgresql-client-{PG_MAJOR}"])
+        if not (PG_BIN / "postgres").exists():
+            raise StepFailed(step, f"{PG_BIN / 'postgres'} missing after installing postgresql-{PG_MAJOR}")
+
+
 def pg_up() -> None:
     step = "postgres"
-    if not (PG_BIN / "postgres").exists() or not (PG_BIN / "pg_recvlogical").exists():
-        apt_install(f"{step}: install", [f"postgresql-{PG_MAJOR}", f"postgresql-client-{PG_MAJOR}"])
-        if not (PG_BIN / "postgres").exists():
-            raise StepFailed(f"{step}: install",
-                             f"{PG_BIN / 'postgres'} missing after installing postgresql-{PG_MAJOR}")
+    pg_install()
     data = pg_home() / "data"
     # postmaster.pid's first line is the pid; the command line of postgres names -D <data>
     pid = owned_pid(data / "postmaster.pid", str(data))
@@ -328,10 +336,14 @@ def pg_down() -> None:
 # --------------------------------------------------------------------------- MariaDB
 
 
+def mysql_install() -> None:
+    if shutil.which("mariadbd", path="/usr/sbin:/usr/bin") is None or shutil.which("mariadb") is None:
+        apt_install("mariadb: install", ["mariadb-server-core", "mariadb-client"])
+
+
 def mysql_up() -> None:
     step = "mariadb"
-    if shutil.which("mariadbd", path="/usr/sbin:/usr/bin") is None or shutil.which("mariadb") is None:
-        apt_install(f"{step}: install", ["mariadb-server-core", "mariadb-client"])
+    mysql_install()
     mariadbd = shutil.which("mariadbd", path="/usr/sbin:/usr/bin") or "/usr/sbin/mariadbd"
     data = MYSQL_DIR / "data"
     cnf = MYSQL_DIR / "my.cnf"
@@ -541,6 +553,32 @@ def kafka_down() -> None:
     terminate(pid, "kafka", grace=30)
 
 
+# --------------------------------------------------------------------------- Prometheus
+
+
+PROMETHEUS_BIN = Path("/usr/bin/prometheus")
+PROMTOOL_BIN = Path("/usr/bin/promtool")
+
+
+def prometheus_install() -> None:
+    """Install Debian's ``prometheus`` package for its two binaries; the stack runs no Prometheus.
+
+    The package's service is neither started (policy-rc.d, see :func:`apt_install`) nor, where
+    systemd runs, left enabled for the next boot: the tests start their own Prometheus on
+    free ports, and nothing of ours may sit on 9090.
+    """
+    step = "prometheus: install"
+    if PROMETHEUS_BIN.exists() and PROMTOOL_BIN.exists():
+        return
+    apt_install(step, ["prometheus"])
+    for binary in (PROMETHEUS_BIN, PROMTOOL_BIN):
+        if not binary.exists():
+            raise StepFailed(step, f"{binary} missing after installing prometheus")
+    if Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None:
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        run(step, [*sudo, "systemctl", "disable", "--now", "prometheus.service"], timeout=60)
+
+
 # --------------------------------------------------------------------------- common
 
 
@@ -580,11 +618,20 @@ def cmd_up() -> None:
     gitignore = STACK / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text("*\n")
+    cmd_install()
     pg_up()
     mysql_up()
     kafka_up()
     write_env()
     say(f"up in {time.monotonic() - started:.1f}s; `make stack-env` prints the URLs")
+
+
+def cmd_install() -> None:
+    """Install everything the stack and the tests use; start nothing. Cheap when all is there."""
+    pg_install()
+    mysql_install()
+    kafka_install()
+    prometheus_install()
 
 
 def cmd_down() -> None:
@@ -624,6 +671,8 @@ def main(argv: list[str]) -> int:
             cmd_env()
         elif verb == "status":
             return cmd_status()
+        elif verb == "install":
+            cmd_install()
         else:
             print(__doc__, file=sys.stderr)
             return 2
