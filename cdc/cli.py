@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="cdc", standalone_mode=False)
+        code = cli.main(args=args, prog_name="cdc", standalone_mode=False)
+        if isinstance(code, int) and code:  # without standalone mode, click returns Exit's code instead
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -240,3 +242,10 @@ def verify(config_path: Path, sink_name: str | None, as_json: bool) -> None:
         click.echo("equal" if equal else "DIFFERENT")
     if not equal:
         raise click.exceptions.Exit(EXIT_PROBLEM)
+
+
+# Restore points (cdc/backup/cli.py); that module imports no driver either.
+from cdc.backup.cli import backup_group, restore_command  # noqa: E402
+
+cli.add_command(backup_group, "backup")
+cli.add_command(restore_command, "restore")

@@ -55,6 +55,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -75,6 +76,8 @@ if TYPE_CHECKING:
     from cdc.bus.kafka import KafkaSettings
 
 __all__ = [
+    "BackupRetentionConfig",
+    "BackupsConfig",
     "Config",
     "ConfigModel",
     "DirectBusConfig",
@@ -488,6 +491,100 @@ class LogConfig(ConfigModel):
         return value.lower() if isinstance(value, str) else value
 
 
+_SCHEDULE = re.compile(r"(?:every\s+)?(?P<n>\d+)\s*(?P<unit>m|min|mins|minutes?|h|hours?)", re.IGNORECASE)
+
+
+def _schedule(value: str) -> str:
+    match = _SCHEDULE.fullmatch(value.strip())
+    if match is None or int(match["n"]) < 1:
+        raise ValueError(f"must be every N minutes or hours, e.g. '30m' or '6h' (got {_show(value)})")
+    unit = "h" if match["unit"].lower().startswith("h") else "m"
+    return f"{int(match['n'])}{unit}"
+
+
+def _local_destination(value: Any) -> Any:
+    if isinstance(value, str) and re.match(r"[A-Za-z][A-Za-z0-9+.\-]*://", value):
+        if value.lower().startswith("file://"):
+            return value[len("file://") :]
+        raise ValueError(f"must be a local directory; {value.split('://', 1)[0]}:// destinations are not supported yet")
+    return value
+
+
+Schedule = Annotated[str, AfterValidator(_schedule)]
+
+
+class BackupRetentionConfig(ConfigModel):
+    """``backups.retention``: which complete backups ``cdc backup prune`` keeps (the union of the three rules).
+
+    ``keep_last`` the newest N; ``keep_daily`` the newest backup of each of the N most recent UTC days
+    that have one; ``keep_weekly`` likewise per ISO week. The newest complete backup is always kept.
+    """
+
+    keep_last: int = Field(7, ge=0)
+    keep_daily: int = Field(7, ge=0)
+    keep_weekly: int = Field(4, ge=0)
+
+
+class BackupsConfig(ConfigModel):
+    """``backups``: restore points of the source tables (``cdc backup ...``, ``cdc restore``).
+
+    ``destination`` is a local directory (relative paths are taken from the config file's directory);
+    ``schedule`` (``30m``, ``6h``) is how often ``cdc backup create --schedule`` takes one;
+    ``encryption_key_file`` names a file holding a 256-bit key (64 hex digits, base64 of 32 bytes, or
+    the 32 raw bytes): chunks are then encrypted with AES-256-GCM and the manifest authenticated with
+    HMAC-SHA256, both with keys derived from it.
+    """
+
+    destination: Annotated[Path, BeforeValidator(_local_destination)]
+    schedule: Schedule | None = None
+    retention: BackupRetentionConfig = Field(default_factory=lambda: BackupRetentionConfig.model_validate({}))
+    encryption_key_file: Path | None = None
+    chunk_rows: int = Field(50_000, ge=1)
+    compression_level: int = Field(3, ge=1, le=22)
+
+    hints: ClassVar[Mapping[str, str]] = {
+        "encryption_key_file": "create one with: openssl rand -hex 32 > backup.key",
+    }
+
+    @property
+    def interval_s(self) -> int | None:
+        """The schedule in seconds (None: no schedule)."""
+        if self.schedule is None:
+            return None
+        n, unit = int(self.schedule[:-1]), self.schedule[-1]
+        return n * (3600 if unit == "h" else 60)
+
+    def encryption_key(self) -> bytes | None:
+        """The 32-byte key from ``encryption_key_file`` (None without one); read now, never kept in the model.
+
+        Raises :class:`~cdc.errors.ConfigError` when the file is unreadable or holds no valid key.
+        """
+        if self.encryption_key_file is None:
+            return None
+        problem, key = _read_backup_key(self.encryption_key_file)
+        if key is None:
+            raise ConfigError([f"backups.encryption_key_file: {problem}"])
+        return key
+
+
+def _read_backup_key(path: Path) -> tuple[str, bytes | None]:
+    """(problem, None) or ("", the key) for the key file at ``path``."""
+    from cdc.backup.keys import parse_key
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return f"cannot read {path}: no such file", None
+    except IsADirectoryError:
+        return f"cannot read {path}: it is a directory", None
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or type(exc).__name__}", None
+    try:
+        return "", parse_key(data)
+    except ValueError as exc:
+        return f"{path}: {exc}", None
+
+
 # The connectors' source models import this module's building blocks above; building the
 # union imports them now (registry → connectors.<name>.config → cdc.config, already defined).
 _SOURCE_MODELS = tuple(registry.source_config_model(kind) for kind in registry.SOURCES)
@@ -514,6 +611,7 @@ class Config(ConfigModel):
     sinks: list[SinkConfig] = Field(default_factory=list)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    backups: BackupsConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -789,6 +887,8 @@ def _interpolate_text(text: str, env: Mapping[str, str], path: _Loc, problems: _
 
 
 def _resolve_secrets(data: dict[str, Any], base_dir: Path, problems: _Problems) -> None:
+    if isinstance(data.get("backups"), dict):
+        data["backups"] = _resolve_backups(data["backups"], base_dir, problems)
     if isinstance(data.get("source"), dict):
         data["source"] = _resolve_section_secrets(data["source"], ("source",), base_dir, problems)
     sinks = data.get("sinks")
@@ -796,6 +896,23 @@ def _resolve_secrets(data: dict[str, Any], base_dir: Path, problems: _Problems) 
         for i, sink in enumerate(sinks):
             if isinstance(sink, dict):
                 sinks[i] = _resolve_section_secrets(sink, ("sinks", i), base_dir, problems)
+
+
+def _resolve_backups(section: dict[str, Any], base_dir: Path, problems: _Problems) -> dict[str, Any]:
+    """``backups``: relative ``destination`` and ``encryption_key_file`` from the config file's directory;
+    the key file is read and checked now, so that a bad key is reported with every other problem."""
+    section = dict(section)
+    for key in ("destination", "encryption_key_file"):
+        value = section.get(key)
+        if isinstance(value, str) and value.strip() and not re.match(r"[A-Za-z][A-Za-z0-9+.\-]*://", value):
+            path = Path(value).expanduser()
+            section[key] = str(path if path.is_absolute() else base_dir / path)
+    key_file = section.get("encryption_key_file")
+    if isinstance(key_file, str) and key_file.strip():
+        problem, found = _read_backup_key(Path(key_file))
+        if found is None:
+            problems.add(("backups", "encryption_key_file"), problem)
+    return section
 
 
 def _read_secret(

@@ -164,6 +164,15 @@ class Consumer(ABC):
     @abstractmethod
     def position(self, partition: TopicPartition) -> int: ...
 
+    def beginning_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The earliest offset still held of each partition (above 0 once retention deleted records)."""
+        raise NotImplementedError
+
+    def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+        """Per partition, the earliest offset whose record timestamp is at or after the given epoch
+        milliseconds; None when no such record is held."""
+        raise NotImplementedError
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -181,6 +190,10 @@ class Admin(ABC):
 
     @abstractmethod
     def delete_topics(self, topics: Sequence[str]) -> None: ...
+
+    def topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each topic's effective configuration (``retention.ms``, ``retention.bytes``, ...) as text."""
+        raise NotImplementedError
 
     @abstractmethod
     def close(self) -> None: ...

@@ -253,6 +253,25 @@ class _Consumer(Consumer):
         got = self._c.position([CKTopicPartition(*partition)])
         return int(got[0].offset)
 
+    def beginning_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        out = {}
+        for t, p in partitions:
+            try:
+                low, _high = self._c.get_watermark_offsets(CKTopicPartition(t, p), timeout=30)
+            except Exception as exc:
+                raise translate(exc, "reading Kafka beginning offsets") from exc
+            out[(t, p)] = int(low)
+        return out
+
+    def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+        try:
+            got = self._c.offsets_for_times(
+                [CKTopicPartition(t, p, int(ms)) for (t, p), ms in times.items()], timeout=30
+            )
+        except Exception as exc:
+            raise translate(exc, "looking up Kafka offsets by time") from exc
+        return {(g.topic, g.partition): (int(g.offset) if g.offset >= 0 else None) for g in got}
+
     def close(self) -> None:
         self._c.close()
 
@@ -301,6 +320,21 @@ class _Admin(Admin):
                 fut.result(timeout=30)
             except KafkaException as exc:
                 raise translate(exc, f"deleting topic {name}") from exc
+
+    def topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:
+        from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
+        out: dict[str, dict[str, str]] = {}
+        if not topics:
+            return out
+        futures = self._a.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
+        for resource, fut in futures.items():
+            try:
+                entries = fut.result(timeout=30)
+            except KafkaException as exc:
+                raise translate(exc, f"describing the config of topic {resource.name}") from exc
+            out[str(resource.name)] = {str(k): str(v.value) for k, v in entries.items() if v.value is not None}
+        return out
 
     def close(self) -> None:
         return None

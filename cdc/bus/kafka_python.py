@@ -212,6 +212,20 @@ class _Consumer(Consumer):
     def position(self, partition: TopicPartition) -> int:
         return int(self._c.position(KTopicPartition(*partition)))
 
+    def beginning_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        try:
+            got = self._c.beginning_offsets([KTopicPartition(t, p) for t, p in partitions])
+        except Exception as exc:
+            raise translate(exc, "reading Kafka beginning offsets") from exc
+        return {(tp.topic, tp.partition): int(o) for tp, o in got.items()}
+
+    def offsets_for_times(self, times: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+        try:
+            got = self._c.offsets_for_times({KTopicPartition(t, p): int(ms) for (t, p), ms in times.items()})
+        except Exception as exc:
+            raise translate(exc, "looking up Kafka offsets by time") from exc
+        return {(tp.topic, tp.partition): (int(o.offset) if o is not None else None) for tp, o in got.items()}
+
     def close(self) -> None:
         self._c.close(autocommit=False)
 
@@ -279,6 +293,24 @@ class _Admin(Admin):
             self._a.delete_topics(list(topics), timeout_ms=30_000)
         except Exception as exc:
             raise translate(exc, f"deleting topics {list(topics)}") from exc
+
+    def topic_configs(self, topics: Sequence[str]) -> dict[str, dict[str, str]]:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        if not topics:
+            return {}
+        try:
+            got = self._a.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics], config_filter="all"
+            )
+        except Exception as exc:
+            raise translate(exc, f"describing the configs of topics {list(topics)[:5]}") from exc
+        # {"topic": {name: {key: {"value": ..., ...}}}}
+        by_topic = got.get("topic", {}) if isinstance(got, dict) else {}
+        return {
+            str(name): {str(k): str(v["value"]) for k, v in entries.items() if v.get("value") is not None}
+            for name, entries in by_topic.items()
+        }
 
     def close(self) -> None:
         self._a.close()

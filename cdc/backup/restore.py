@@ -1,0 +1,753 @@
+"""Restoring a backup into any SQLAlchemy target, then replaying the change topics to a point in time.
+
+:func:`restore` works in three phases, each resumable, with its progress kept **in the target**
+(``cdc_positions``, in the same transactions as the rows), so re-running a killed restore with the
+same arguments finishes it and gives the same result:
+
+1. **Check.** The manifest's seal and every data file's size and SHA-256 are checked before
+   anything is written (a tampered or damaged backup is refused with
+   :class:`~cdc.errors.BackupCorruptError`); each chunk is checked again as it is loaded. The
+   target remembers the restore's arguments under the pipeline key ``restore:<backup id>``; a
+   target holding a restore of that backup with other arguments is refused.
+2. **Bulk load.** Per table (``--parallel`` tables at a time, one sink per thread), the table is
+   created with the sink's type mapping from the definition in the manifest, and each chunk is
+   applied as one batch of ``op: r`` events through :meth:`~cdc.connector.Sink.write_batch`
+   (PostgreSQL: ``COPY`` into a staging table and one merge; MySQL/MariaDB: multi-row upserts),
+   together with the number of chunks done (pipeline key ``restore:<id>:<table>``). A rerun skips
+   the chunks done.
+3. **Replay** (Kafka bus). The change topics are read from the first record at or after the
+   backup's start (minus :data:`~cdc.backup.topics.CLOCK_MARGIN_MS`); an event whose source
+   position is at or before the backup's position is already in the backup and skipped. Events are
+   applied per partition in order, with the next offset of every partition stored with the rows
+   (pipeline key ``restore:<id>``). Where it stops:
+
+   * ``--until POSITION`` (``binlog.000042:1234``, or an LSN ``0/16B3748``): events at or after that
+     position are not applied. Use a transaction boundary (a position ``cdc status`` shows).
+   * ``--until TIME``: at the first transaction, in source log order, that has a change stamped
+     after TIME; it and everything after it are left out, so the result is a state the source
+     really had, and never part of a transaction. A transaction's time is that of its last change
+     (MySQL stamps each row change with its statement's start time, in whole seconds; events of
+     one transaction are recognized by their transaction id, the GTID). Technically: each partition
+     is scanned up to its first event after TIME; the earliest of those events in log order marks
+     the cut; every event of that transaction, and every event at or after its position, is left
+     out. This relies on the source's log order being its commit order (true of the binlog).
+   * neither: everything the topics hold now.
+
+   Before stopping at TIME or POSITION the pipeline must have published (and Kafka acknowledged)
+   everything up to the cut; otherwise the restore waits a minute for it and then refuses, rather
+   than restore a state with holes. With ``--follow`` the restore then keeps applying new changes
+   like a normal sink (:class:`~cdc.bus.consumer.KafkaSinkRunner`) until stopped.
+
+Replays need the change topics to still hold every change after the backup (see
+:mod:`cdc.backup.topics`); if retention deleted some, the restore is refused with
+:class:`~cdc.errors.PositionLostError`. The target should be empty (or hold an earlier, killed run
+of the same restore).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cdc.backup.catalog import Catalog
+from cdc.backup.create import QUIET, Reporter, backups_config, keys_for
+from cdc.backup.format import ChunkCodec, Manifest, TableEntry, read_chunk, show_position
+from cdc.envelope import EnvelopeCodec
+from cdc.errors import BackupError, ConfigError, ConnectionLostError, DecodeError, PositionLostError
+from cdc.events import ChangeEvent, Op, TableId
+from cdc.positions import MySqlPosition, PgPosition, Position, SourceOffset, parse_lsn
+
+if TYPE_CHECKING:
+    from cdc.bus.base import Consumer, Message, TopicPartition
+    from cdc.bus.kafka import KafkaSettings
+    from cdc.config import Config, SinkConfig
+    from cdc.connector import Sink
+
+__all__ = ["REPLAY_POSITION", "RestoreResult", "Until", "restore", "restore_key"]
+
+#: The name of the sink a restore writes with (keys in ``cdc_positions``).
+SINK_NAME = "restore"
+#: How long a restore to a time or position waits for the pipeline to publish up to it.
+CATCH_UP_WAIT_S = 60.0
+
+#: Per position kind, the position a replay orders and cuts a change event by, when it is not the event's
+#: own ``position``. The replay's rules need a position that orders transactions in commit order and is
+#: the same for, or at least groups, the events of one transaction: MySQL's binlog positions are (the
+#: binlog is written in commit order, one transaction after the other). A source whose event positions
+#: interleave transactions (PostgreSQL's change LSNs) registers here how to find its commit position.
+REPLAY_POSITION: dict[str, Callable[[ChangeEvent], Position | None]] = {}
+
+_LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
+_BINLOG = re.compile(r"(?P<file>[^\s:]+\.\d+):(?P<pos>\d+)")
+
+
+@dataclass(frozen=True)
+class Until:
+    """Where a replay stops: a source commit time, a source position, or the backup's own point."""
+
+    text: str
+    time_ms: int | None = None
+    position: Position | None = None
+    at_backup: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Until:
+        """``backup`` (no replay), ``FILE.NNN:POS`` (binlog), ``X/Y`` (LSN), epoch seconds or milliseconds,
+        or an ISO-8601 time (without a zone: UTC). ValueError for anything else."""
+        t = text.strip()
+        if t.lower() in ("backup", "snapshot"):
+            return cls(t.lower(), at_backup=True)
+        if _LSN.fullmatch(t):
+            return cls(t, position=PgPosition(parse_lsn(t)))
+        m = _BINLOG.fullmatch(t)
+        if m:
+            return cls(t, position=MySqlPosition(m["file"], int(m["pos"])))
+        if t.isdigit():
+            n = int(t)
+            return cls(t, time_ms=n if n >= 10**11 else n * 1000)
+        try:
+            moment = datetime.fromisoformat(t)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is neither a time (ISO-8601 such as 2025-01-31T12:00:00Z, or epoch seconds) nor a "
+                "position (binlog FILE:POS, or a PostgreSQL LSN X/Y)"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return cls(t, time_ms=round(moment.timestamp() * 1000))
+
+
+@dataclass
+class RestoreResult:
+    """What :func:`restore` did."""
+
+    backup: str
+    tables: list[str]
+    loaded_rows: int = 0
+    skipped_chunks: int = 0  # loaded by an earlier, interrupted run
+    replayed: int = 0  # change events applied
+    replay: str = "none"  # "none" (backup point), "latest", "time", "position"
+    cut: str | None = None  # where the replay stopped, for the report
+    already_done: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def restore_key(backup_id: str) -> str:
+    """The pipeline key a restore of ``backup_id`` stores its replay offsets and arguments under."""
+    return f"restore:{backup_id}"
+
+
+def _table_key(backup_id: str, table: TableId) -> str:
+    key = f"restore:{backup_id}:{table}"
+    if len(key) <= 200:
+        return key
+    import hashlib
+
+    return f"restore:{backup_id}:#{hashlib.sha256(str(table).encode()).hexdigest()[:32]}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _sink_config(config: Config, target: str, patterns: Sequence[str], batch_size: int) -> SinkConfig:
+    from pydantic import ValidationError
+
+    from cdc.config import SinkConfig
+
+    if target.startswith("sink:"):
+        base = config.sink(target[len("sink:") :])
+        url: Any = base.url
+    else:
+        url = target
+    try:
+        return SinkConfig.model_validate(
+            {
+                "name": SINK_NAME,
+                "url": url,
+                "tables": list(patterns),
+                "schema_evolution": "basic",
+                "on_error": "fail",
+                "dead_letter_topic": f"__cdc_dlq.{SINK_NAME}",
+                "batch_size": batch_size,
+            }
+        )
+    except ValidationError as exc:
+        problems = [
+            f"--target: {e['msg']}" if e["loc"] and e["loc"][0] == "url" else str(e["msg"]) for e in exc.errors()
+        ]
+        raise ConfigError(problems) from None
+
+
+class _Restore:
+    def __init__(
+        self,
+        config: Config,
+        path: Path,
+        manifest: Manifest,
+        *,
+        sink_config: SinkConfig,
+        entries: list[TableEntry],
+        patterns: Sequence[str],
+        until: Until | None,
+        keys: Any,
+        parallel: int,
+        batch_size: int,
+        progress: Reporter,
+    ) -> None:
+        self.config = config
+        self.path = path
+        self.manifest = manifest
+        self.sink_config = sink_config
+        self.entries = entries
+        self.patterns = list(patterns)
+        self.until = until
+        self.keys = keys
+        self.parallel = max(1, parallel)
+        self.batch_size = batch_size
+        self.progress = progress
+        self.key = restore_key(manifest.id)
+        self.codec = EnvelopeCodec(config.topic_prefix, schemas=False)
+        self.result = RestoreResult(manifest.id, [str(e.table) for e in entries])
+        self._abort = threading.Event()
+        self._lock = threading.Lock()
+
+    def includes(self, table: TableId) -> bool:
+        name = str(table)
+        return any(fnmatchcase(name, p) for p in self.patterns)
+
+    def new_sink(self) -> Sink:
+        from cdc.pipeline import create_sink_for
+
+        sink = create_sink_for(self.config, self.sink_config)
+        sink.open()
+        return sink
+
+    # ------------------------------------------------------------------ phase 2: bulk load
+
+    def load(self) -> None:
+        entries = sorted(self.entries, key=lambda e: -e.rows)  # the biggest first: the others fill in
+        if self.parallel == 1 or len(entries) <= 1:
+            for entry in entries:
+                self._load_table(entry)
+            return
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(entries)), thread_name_prefix="cdc-restore") as ex:
+            futures = [ex.submit(self._load_table, e) for e in entries]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in done if f.exception() is not None), None)
+            if failed is not None:
+                self._abort.set()
+                for f in futures:
+                    f.cancel()
+                wait(futures)
+                exc = failed.exception()
+                assert exc is not None
+                raise exc
+
+    def _load_table(self, entry: TableEntry) -> None:
+        manifest = self.manifest
+        where = f"backup {manifest.id}"
+        chunks = ChunkCodec(manifest.id, self.keys)
+        source = {
+            "connector": manifest.source,
+            "snapshot": "true",
+            "db": entry.table.schema,
+            "table": entry.table.table,
+        }
+        task = self.progress.start_task(f"load {entry.table}", entry.rows or None)
+        sink = self.new_sink()
+        try:
+            sink.apply_schema(entry.schema(self.codec))
+            key = _table_key(manifest.id, entry.table)
+            done = sink.applied(key)
+            first = int(done.snapshot.get("chunk", 0)) if done is not None else 0
+            for i, chunk in enumerate(entry.chunks):
+                if self._abort.is_set():
+                    return
+                if i < first:
+                    with self._lock:
+                        self.result.skipped_chunks += 1
+                    self.progress.advance(task, chunk.rows)
+                    continue
+                rows = chunks.decode(read_chunk(self.path, chunk, where), chunk, where)
+                events = [
+                    ChangeEvent(Op.READ, entry.table, None, None, row, source, manifest.snapshot_ms) for row in rows
+                ]
+                offset = SourceOffset(manifest.position, "snapshot", {"chunk": i + 1, "chunks": len(entry.chunks)})
+                sink.write_batch(key, events, offset=offset)
+                with self._lock:
+                    self.result.loaded_rows += len(rows)
+                self.progress.advance(task, len(rows))
+        finally:
+            sink.close()
+            self.progress.finish(task)
+
+    # ------------------------------------------------------------------ phase 3: replay
+
+    def replay(self, sink: Sink) -> None:
+        _Replay(self, sink).run()
+
+
+class _Replay:
+    """The change topics from the backup's position to the cut, into one sink (see the module docstring)."""
+
+    def __init__(self, restore: _Restore, sink: Sink) -> None:
+        from cdc.backup.topics import ChangeTopics
+        from cdc.config import KafkaBusConfig
+
+        bus = restore.config.bus
+        assert isinstance(bus, KafkaBusConfig)
+        self.r = restore
+        self.sink = sink
+        self.settings: KafkaSettings = bus.to_settings()
+        self.prefix = restore.config.topic_prefix
+        self.topics = ChangeTopics(self.settings, self.prefix, client_id=f"cdc-restore-{restore.manifest.id}"[:200])
+        self.factory = self.topics.factory
+        self.backup_position = restore.manifest.position
+        self.cut: Position | None = None
+        self.cut_txn: str | None = None
+
+    # helpers ---------------------------------------------------------------------------------
+
+    def _consumer(self) -> Consumer:
+        return self.factory.consumer(
+            group_id=None, read_committed=self.settings.exactly_once, max_poll_records=self.r.batch_size
+        )
+
+    def _scan(
+        self,
+        consumer: Consumer,
+        starts: dict[TopicPartition, int],
+        stops: dict[TopicPartition, int],
+        handle: Callable[[list[Message]], None],
+    ) -> None:
+        """Hand every record in ``[starts[tp], stops[tp])`` to ``handle``, a poll's worth at a time, in
+        order per partition. ``handle`` may lower ``stops`` for a partition it has seen enough of."""
+        active = {tp for tp in starts if starts[tp] < stops[tp]}
+        if not active:
+            return
+        consumer.assign(sorted(active))
+        for tp in sorted(active):
+            consumer.seek(tp, starts[tp])
+        last_progress = time.monotonic()
+        while active:
+            messages = consumer.poll(self.r.batch_size, 0.5)
+            kept = [
+                m for m in messages if (m.topic, m.partition) in active and m.offset < stops[(m.topic, m.partition)]
+            ]
+            if messages:
+                last_progress = time.monotonic()
+            handle(kept)
+            for tp in list(active):
+                if consumer.position(tp) >= stops[tp]:
+                    active.discard(tp)
+            if time.monotonic() - last_progress > 120:
+                raise ConnectionLostError(f"reading the change topics made no progress for 120 s ({len(active)} left)")
+
+    def _decode(self, msg: Message) -> ChangeEvent | None:
+        if msg.value is None:
+            return None
+        event = self.r.codec.decode(msg.key, msg.value)
+        if event is None or not self.r.includes(event.table):
+            return None
+        if event.position is not None:
+            order = REPLAY_POSITION.get(event.position.kind)
+            if order is not None:
+                event.position = order(event)
+        if event.position is None:
+            raise DecodeError(
+                f"a change event in {msg.topic}[{msg.partition}] at offset {msg.offset} carries no source position, "
+                "so it cannot be placed before or after the backup"
+            )
+        return event
+
+    def _after_backup(self, position: Position) -> bool:
+        try:
+            return position > self.backup_position
+        except TypeError as exc:
+            raise BackupError(
+                f"the change topics carry {position.kind} positions, the backup a {self.backup_position.kind} one: "
+                "they are not of the same source"
+            ) from exc
+
+    # the run ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        r = self.r
+        tps = self.topics.partitions(r.includes)
+        consumer = self._consumer()
+        try:
+            ends = consumer.end_offsets(tps) if tps else {}
+            begins = consumer.beginning_offsets(tps) if tps else {}
+            starts = self._starts(consumer, tps, begins, ends)
+        finally:
+            consumer.close()
+        stops = dict(ends)
+        until = r.until
+        if until is not None and until.time_ms is not None:
+            self._find_cut(starts, stops, until.time_ms)
+            self._await_pipeline(self.cut, until.time_ms)
+        elif until is not None and until.position is not None:
+            self._await_pipeline(until.position, None)
+        self._apply_schemas()
+        self._apply(starts, stops)
+
+    def _starts(
+        self,
+        consumer: Consumer,
+        tps: list[TopicPartition],
+        begins: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+    ) -> dict[TopicPartition, int]:
+        from cdc.backup.topics import CLOCK_MARGIN_MS, partition_gap
+
+        stored = self.sink.applied_partitions(self.r.key)
+        lookup = self.r.manifest.started_ms - CLOCK_MARGIN_MS
+        fresh = [tp for tp in tps if tp not in stored]
+        found = consumer.offsets_for_times({tp: lookup for tp in fresh}) if fresh else {}
+        starts: dict[TopicPartition, int] = {}
+        for tp in tps:
+            if tp in stored:
+                if begins[tp] > stored[tp]:
+                    raise PositionLostError(
+                        f"{tp[0]}[{tp[1]}] no longer holds offset {stored[tp]}, where this restore stopped reading "
+                        "(retention deleted it meanwhile)",
+                        hint="restore into an empty target from a newer backup",
+                    )
+                starts[tp] = stored[tp]
+            else:
+                offset = found.get(tp)
+                starts[tp] = ends[tp] if offset is None else offset
+        suspect = [tp for tp in fresh if begins[tp] > 0 and starts[tp] <= begins[tp]]
+        if suspect:
+            firsts = self.topics.first_timestamps(suspect, begins)
+            retention = self.topics.retention(sorted({t for t, _ in suspect}))
+            now = _now_ms()
+            for tp in suspect:
+                problem = partition_gap(
+                    tp, begins[tp], firsts.get(tp), retention=retention[tp[0]], since_ms=lookup, now_ms=now
+                )
+                if problem is not None:
+                    raise PositionLostError(
+                        f"the change topics no longer reach back to backup {self.r.manifest.id}: {problem}",
+                        hint="restore from a newer backup, or keep the change topics longer (bus.topic_config "
+                        "retention.ms)",
+                    )
+        return starts
+
+    def _find_cut(self, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int], until_ms: int) -> None:
+        """Lower ``stops`` to each partition's first event after ``until_ms``; set the cut (earliest of them)."""
+        firsts: dict[TopicPartition, ChangeEvent] = {}
+
+        def handle(messages: list[Message]) -> None:
+            for msg in messages:
+                tp = (msg.topic, msg.partition)
+                if tp in firsts or msg.offset >= stops[tp]:
+                    continue
+                event = self._decode(msg)
+                if event is None or event.position is None or not self._after_backup(event.position):
+                    continue
+                if event.ts_ms > until_ms:
+                    firsts[tp] = event
+                    stops[tp] = msg.offset
+
+        consumer = self._consumer()
+        try:
+            self._scan(consumer, starts, stops, handle)
+        finally:
+            consumer.close()
+        if firsts:
+            first = min(firsts.values(), key=lambda e: e.position.sort_key() if e.position else "")
+            assert first.position is not None  # only events with a position are kept above
+            self.cut = first.position
+            self.cut_txn = first.txn_id
+            when = datetime.fromtimestamp(first.ts_ms / 1000, UTC).isoformat()
+            self.r.result.cut = f"before the transaction at {show_position(first.position)} (changed at {when})"
+
+    def _await_pipeline(self, cut: Position | None, until_ms: int | None) -> None:
+        """Wait until the pipeline has published everything before ``cut`` (or, with no cut, everything
+        committed up to ``until_ms``); refuse after :data:`CATCH_UP_WAIT_S`."""
+        deadline = time.monotonic() + CATCH_UP_WAIT_S
+        while True:
+            reached, why = self._pipeline_reached(cut, until_ms)
+            if reached:
+                return
+            if time.monotonic() > deadline:
+                raise BackupError(
+                    f"the change topics do not reach the requested point yet: {why}",
+                    hint="wait for the pipeline to catch up, or restore to an earlier point",
+                )
+            time.sleep(1.0)
+
+    def _pipeline_reached(self, cut: Position | None, until_ms: int | None) -> tuple[bool, str]:
+        from cdc.bus.kafka import KafkaOffsetStore
+
+        stored = KafkaOffsetStore(self.factory).load(self.r.config.name)
+        committed = stored.position if stored is not None and stored.phase == "streaming" else None
+        if committed is None:
+            return False, f"pipeline {self.r.config.name!r} has not stored a streaming position"
+        try:
+            if cut is not None:
+                return (
+                    committed >= cut,
+                    f"the pipeline has published up to {show_position(committed)}, not yet {show_position(cut)}",
+                )
+        except TypeError:
+            return False, f"the pipeline's position {show_position(committed)} is not of the backup's source"
+        # no change after the time: a heartbeat after it, confirming a position already published, shows
+        # that every change committed up to it is in the topics
+        beat = self._last_heartbeat()
+        if beat is not None and until_ms is not None:
+            ts, position = beat
+            if ts > until_ms and position is not None and committed >= position:
+                return True, ""
+        return False, "no change or heartbeat after that time has been published"
+
+    def _last_heartbeat(self) -> tuple[int, Position | None] | None:
+        import orjson
+
+        from cdc.envelope import heartbeat_topic
+
+        topic = heartbeat_topic(self.prefix)
+        admin = self.factory.admin()
+        try:
+            parts = admin.partitions_for(topic)
+        finally:
+            admin.close()
+        if not parts:
+            return None
+        tps = [(topic, p) for p in parts]
+        consumer = self._consumer()
+        newest: tuple[int, Position | None] | None = None
+        try:
+            ends = consumer.end_offsets(tps)
+            begins = consumer.beginning_offsets(tps)
+            starts = {tp: max(begins[tp], ends[tp] - 5) for tp in tps}
+
+            def handle(messages: list[Message]) -> None:
+                nonlocal newest
+                for msg in messages:
+                    if msg.value is None:
+                        continue
+                    try:
+                        data = orjson.loads(msg.value)
+                        offset = SourceOffset.from_dict(data["offset"]) if data.get("offset") else None
+                        ts = int(data["ts_ms"])
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, DecodeError):
+                        continue
+                    if newest is None or ts > newest[0]:
+                        newest = (ts, offset.position if offset is not None else None)
+
+            self._scan(consumer, starts, dict(ends), handle)
+        finally:
+            consumer.close()
+        return newest
+
+    def _apply_schemas(self) -> None:
+        """The definitions in force from the backup's position up to the cut: the backup's, then the
+        schema history's changes after it (new tables, added columns), in order."""
+        from cdc.bus.kafka import KafkaSchemaHistory
+
+        history = KafkaSchemaHistory(self.factory, self.prefix, self.r.codec).load()
+        for entry in self.r.entries:
+            self.sink.apply_schema(entry.schema(self.r.codec))
+        until = self.r.until.position if self.r.until is not None else None
+        for change in history:
+            if not self.r.includes(change.schema.table) or change.position is None:
+                continue
+            try:
+                if change.position < self.backup_position:
+                    continue
+                if self.cut is not None and change.position >= self.cut:
+                    continue
+                if until is not None and change.position >= until:
+                    continue
+            except TypeError:
+                continue
+            self.sink.apply_schema(change)
+
+    def _apply(self, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int]) -> None:
+        r = self.r
+        until = r.until.position if r.until is not None else None
+        cut, cut_txn = self.cut, self.cut_txn
+        total = sum(max(0, stops[tp] - starts[tp]) for tp in starts)
+        task = r.progress.start_task("replay changes", total or None)
+
+        def keep(event: ChangeEvent) -> bool:
+            position = event.position
+            assert position is not None
+            if not self._after_backup(position):
+                return False
+            if cut is not None and (position >= cut or (cut_txn is not None and event.txn_id == cut_txn)):
+                return False
+            return not (until is not None and position >= until)
+
+        def handle(messages: list[Message]) -> None:
+            events: list[ChangeEvent] = []
+            offsets: dict[TopicPartition, int] = {}
+            for msg in messages:
+                offsets[(msg.topic, msg.partition)] = msg.offset + 1
+                event = self._decode(msg)
+                if event is not None and keep(event):
+                    events.append(event)
+            if offsets:
+                self.sink.write_batch(r.key, events, partitions=offsets)
+                r.result.replayed += len(events)
+                r.progress.advance(task, len(messages))
+
+        consumer = self._consumer()
+        try:
+            self._scan(consumer, starts, stops, handle)
+        finally:
+            consumer.close()
+            r.progress.finish(task)
+        if stops:
+            self.sink.write_batch(r.key, [], partitions=stops)  # where a --follow, or a rerun, goes on
+
+
+def restore(
+    config: Config,
+    backup_id: str,
+    target: str,
+    *,
+    tables: Sequence[str] = (),
+    until: Until | None = None,
+    follow: bool = False,
+    parallel: int = 2,
+    batch_size: int = 5000,
+    progress: Reporter = QUIET,
+    stop: threading.Event | None = None,
+) -> RestoreResult:
+    """Restore backup ``backup_id`` (or ``latest``) of ``config``'s pipeline into ``target``.
+
+    ``target`` is a SQLAlchemy URL, or ``sink:NAME`` for a configured sink's URL. ``tables`` are
+    fnmatch patterns over ``db.table`` (default: every table of the backup, and tables created
+    after it). ``until`` stops the replay (see the module docstring); ``follow`` keeps applying new
+    changes until ``stop`` is set. Re-running a killed restore with the same arguments finishes it.
+
+    Raises :class:`~cdc.errors.BackupCorruptError` for a tampered or damaged backup (before writing
+    anything), :class:`~cdc.errors.BackupError` for a restore that cannot be done as asked,
+    :class:`~cdc.errors.PositionLostError` when the change topics no longer reach back to the
+    backup, :class:`~cdc.errors.ConfigError` for bad arguments, and the sink's errors.
+    """
+    from cdc.config import KafkaBusConfig
+
+    cfg = backups_config(config)
+    keys = keys_for(config)
+    catalog = Catalog(cfg.destination, keys)
+    path, manifest = catalog.load(backup_id)
+    if manifest.pipeline != config.name or manifest.source != config.source.type:
+        raise BackupError(
+            f"backup {manifest.id} was taken by pipeline {manifest.pipeline!r} ({manifest.source}); this config is "
+            f"pipeline {config.name!r} ({config.source.type})",
+            hint="use the config of the pipeline that took it",
+        )
+    kafka = isinstance(config.bus, KafkaBusConfig)
+    if follow and until is not None:
+        raise ConfigError(["--follow and --until exclude each other: a restore to a point in time stops there"])
+    if not kafka and ((until is not None and not until.at_backup) or follow):
+        raise BackupError("replaying changes needs the Kafka bus (this pipeline uses bus.type direct)")
+    if until is not None and until.time_ms is not None and until.time_ms < manifest.snapshot_ms:
+        when = datetime.fromtimestamp(manifest.snapshot_ms / 1000, UTC).isoformat()
+        raise BackupError(
+            f"{until.text} is before backup {manifest.id} was taken ({when})", hint="choose an older backup"
+        )
+    if until is not None and until.position is not None:
+        try:
+            before = until.position < manifest.position
+        except TypeError:
+            raise BackupError(f"{until.text} is not a position of this source ({manifest.position.kind})") from None
+        if before:
+            raise BackupError(
+                f"{until.text} is before backup {manifest.id}'s position {show_position(manifest.position)}"
+            )
+    catalog.check_files(path, manifest)
+
+    patterns = list(tables) or ["*.*"]
+    entries = [e for e in manifest.tables if any(fnmatchcase(str(e.table), p) for p in patterns)]
+    if tables and not entries:
+        raise BackupError(f"no table of backup {manifest.id} matches {', '.join(tables)}")
+    job = _Restore(
+        config,
+        path,
+        manifest,
+        sink_config=_sink_config(config, target, patterns, batch_size),
+        entries=entries,
+        patterns=patterns,
+        until=until,
+        keys=keys,
+        parallel=parallel,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    replaying = kafka and not (until is not None and until.at_backup)
+    job.result.replay = (
+        "none" if not replaying else "time" if until and until.time_ms else "position" if until else "latest"
+    )
+    params = {"backup": manifest.id, "tables": patterns, "until": until.text if until is not None else None}
+    control = job.new_sink()
+    try:
+        state = control.applied(job.key)
+        if state is not None and state.extra.get("params") != params:
+            raise BackupError(
+                f"the target already holds a restore of backup {manifest.id} with other arguments "
+                f"({state.extra.get('params')})",
+                hint="restore into an empty target (a finished restore can only be continued with --follow)",
+            )
+
+        def mark(phase: str) -> None:
+            control.write_batch(job.key, [], offset=SourceOffset(manifest.position, phase, extra={"params": params}))
+
+        phase = state.phase if state is not None else None
+        if phase is None:
+            mark("restore:load")
+            phase = "restore:load"
+        if phase == "restore:load":
+            for entry in entries:  # tables (and PostgreSQL schemas) created one at a time, before the threads
+                control.apply_schema(entry.schema(job.codec))
+            job.load()
+            mark("restore:replay")
+            phase = "restore:replay"
+        if phase == "restore:replay":
+            if replaying:
+                job.replay(control)
+            mark("restore:done")
+        else:
+            job.result.already_done = True
+        if follow:
+            _follow(job, control, stop or threading.Event())
+    finally:
+        control.close()
+    return job.result
+
+
+def _follow(job: _Restore, sink: Sink, stop: threading.Event) -> None:
+    from cdc.bus.consumer import KafkaSinkRunner
+    from cdc.config import KafkaBusConfig
+
+    bus = job.config.bus
+    assert isinstance(bus, KafkaBusConfig)
+    runner = KafkaSinkRunner(
+        bus.to_settings(),
+        job.key,
+        job.config.topic_prefix,
+        SINK_NAME,
+        sink,
+        includes=job.includes,
+        on_error="fail",
+        batch_size=job.batch_size,
+    )
+    runner.open()
+    try:
+        while not stop.is_set():
+            job.result.replayed += runner.run_once(0.5)
+    finally:
+        runner.close()
