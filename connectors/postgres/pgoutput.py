@@ -53,7 +53,7 @@ import enum
 import struct
 import time
 from collections.abc import Callable
-from typing import Final, NamedTuple, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from cdc.errors import DecodeError
 
@@ -128,6 +128,11 @@ class XLogData(NamedTuple):
     end_lsn: int  #: the current end of WAL on the server
     send_time_us: int
     payload: bytes
+
+    @property
+    def reply_requested(self) -> bool:
+        """Always False: only a :class:`Keepalive` asks for a reply (so either result can be asked)."""
+        return False
 
 
 class Keepalive(NamedTuple):
@@ -492,8 +497,10 @@ def decode_standby_status(data: Buffer) -> StandbyStatus:
 # --------------------------------------------------------------------------- pgoutput
 
 
-def decode_message(payload: Buffer, in_stream: bool = False) -> PgOutputMessage:
-    """Decode one pgoutput message (the payload of an :class:`XLogData`).
+def decode_message(payload: Buffer, in_stream: bool = False) -> Any:
+    """Decode one pgoutput message (the payload of an :class:`XLogData`): one of the types of
+    :data:`PgOutputMessage`. Typed ``Any`` because callers dispatch on ``type(msg)`` held in a
+    variable, which type checkers cannot narrow; annotate with :data:`PgOutputMessage` to check.
 
     ``in_stream``: the message came inside a stream segment (between Stream Start and Stream
     Stop), so a Relation, Type, Insert, Update, Delete, Truncate or Message starts with the
