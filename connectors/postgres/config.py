@@ -7,6 +7,8 @@ Besides the common keys of :class:`cdc.config.SourceConfigBase`:
 ``publication``          publication; default the same as the slot
 ``proto_version``        pgoutput protocol version, 1 or 2 (default 2: streams large transactions)
 ``interval_handling``    ``numeric`` (default, microseconds) or ``string`` (ISO-8601)
+``time_precision``       as for every source, but ``adaptive`` by default (Debezium's PostgreSQL
+                         default: ``time(p≤3)`` in milliseconds, ``time`` otherwise in µs)
 ``create_slot``          create the slot when missing (default true)
 ``create_publication``   create the publication when missing (default true)
 =======================  =================================================================
@@ -22,7 +24,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import field_validator
 
 from cdc.config import SourceConfigBase
-from cdc.values import IntervalHandling
+from cdc.values import IntervalHandling, TimePrecision
 
 __all__ = ["CONFIG_MODEL", "PostgresSourceConfig", "default_slot_name"]
 
@@ -47,6 +49,7 @@ class PostgresSourceConfig(SourceConfigBase):
     publication: str
     proto_version: Literal[1, 2] = 2
     interval_handling: IntervalHandling = IntervalHandling.NUMERIC
+    time_precision: TimePrecision = TimePrecision.ADAPTIVE
     create_slot: bool = True
     create_publication: bool = True
 
