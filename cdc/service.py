@@ -1,4 +1,4 @@
-"""What ``cdc check`` and ``cdc status`` do, apart from printing.
+"""What ``cdc check``, ``cdc status`` and ``cdc verify`` do, apart from printing.
 
 Both work on a stopped pipeline as well as on a running one: they read what the pipeline
 stored (the source offset in Kafka or in the targets, the sinks' applied positions in their
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from cdc.config import Config, SinkConfig
     from cdc.connector import Sink, Source
     from cdc.positions import SourceOffset
+    from cdc.verify import VerifyReport
 
-__all__ = ["check", "status"]
+__all__ = ["check", "status", "verify_config"]
 
 
 def _guard(component: str, problems: list[Problem], action: Callable[[], list[Problem] | None]) -> None:
@@ -217,3 +218,45 @@ def _oldest_unapplied_age(reader: Any, applied: dict[Any, int], behind: dict[Any
                 if isinstance(source_ts, int) and (oldest is None or source_ts < oldest):
                     oldest = source_ts
     return None if oldest is None else max(0.0, time.time() - oldest / 1000)
+
+
+# ---------------------------------------------------------------------------------------------
+# cdc verify
+# ---------------------------------------------------------------------------------------------
+
+
+def verify_config(config: Config, sink_names: Sequence[str]) -> dict[str, VerifyReport]:
+    """Compare the source's captured tables with each named sink's target tables (``cdc verify``).
+
+    Every sink's connector does the reading, in its package's ``verify`` module
+    (``verify_sink(config, sink_config, progress=...)``, e.g. :mod:`connectors.sql.verify`);
+    the comparison itself is :mod:`cdc.verify`. Returns one
+    :class:`~cdc.verify.VerifyReport` per sink, in the order given: differences are results,
+    not errors. Raises :class:`~cdc.errors.ConfigError` for an unknown sink name or a connector
+    without ``verify``, :class:`~cdc.errors.ConnectError` when the source or a target cannot be
+    reached, and other :class:`~cdc.errors.CdcError` types when reading fails.
+
+    Reads a moment of each table without locking anything; on a running pipeline, poll until
+    equal. Shows progress (rows compared per table) on a terminal, nothing otherwise.
+    """
+    import importlib
+
+    from cdc.progress import Progress
+
+    sinks = [config.sink(name) for name in sink_names]
+    verifiers: list[tuple[SinkConfig, Callable[..., VerifyReport]]] = []
+    for sc in sinks:
+        module_name = f"{registry.SINKS[sc.connector]}.verify"
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError([f"sinks: {sc.name}: the {sc.connector} connector cannot verify: {exc}"]) from exc
+        verify_sink = getattr(module, "verify_sink", None)
+        if not callable(verify_sink):
+            raise ConfigError([f"sinks: {sc.name}: the {sc.connector} connector cannot verify ({module_name})"])
+        verifiers.append((sc, verify_sink))
+    reports: dict[str, VerifyReport] = {}
+    with Progress(f"{config.name}: verify") as progress:
+        for sc, verify_sink in verifiers:
+            reports[sc.name] = verify_sink(config, sc, progress=progress)
+    return reports
