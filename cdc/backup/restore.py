@@ -17,20 +17,29 @@ same arguments finishes it and gives the same result:
    the chunks done.
 3. **Replay** (Kafka bus). The change topics are read from the first record at or after the
    backup's start (minus :data:`~cdc.backup.topics.CLOCK_MARGIN_MS`); an event whose source
-   position is at or before the backup's position is already in the backup and skipped. Events are
+   position is at or before the backup's position is already in the backup and skipped. (The
+   position a replay goes by is the event's own for MySQL, the binlog position; for PostgreSQL it
+   is its transaction's commit LSN, :class:`PgCommitPosition`, see :data:`REPLAY_POSITION`: an
+   event is in the backup exactly when its transaction committed before the backup's consistent
+   point.) Events are
    applied per partition in order, with the next offset of every partition stored with the rows
    (pipeline key ``restore:<id>``). Where it stops:
 
    * ``--until POSITION`` (``binlog.000042:1234``, or an LSN ``0/16B3748``): events at or after that
-     position are not applied. Use a transaction boundary (a position ``cdc status`` shows).
+     position are not applied. Use a transaction boundary (a position ``cdc status`` shows). For
+     PostgreSQL: exactly the transactions whose commit record lies before that LSN are applied.
    * ``--until TIME``: at the first transaction, in source log order, that has a change stamped
      after TIME; it and everything after it are left out, so the result is a state the source
      really had, and never part of a transaction. A transaction's time is that of its last change
      (MySQL stamps each row change with its statement's start time, in whole seconds; events of
-     one transaction are recognized by their transaction id, the GTID). Technically: each partition
+     one transaction are recognized by their transaction id, the GTID; PostgreSQL stamps every change
+     with its transaction's commit time, in milliseconds). Technically: each partition
      is scanned up to its first event after TIME; the earliest of those events in log order marks
      the cut; every event of that transaction, and every event at or after its position, is left
-     out. This relies on the source's log order being its commit order (true of the binlog).
+     out. This relies on the topics holding each table's changes in commit order (true of the binlog
+     and of pgoutput, which sends whole transactions in commit order). PostgreSQL's commit times
+     can disagree with its commit order by a few microseconds between concurrent commits; the cut
+     is still a prefix of the commit order, so the result is a state the database really had.
    * neither: everything the topics hold now.
 
    Before stopping at TIME or POSITION the pipeline must have published (and Kafka acknowledged)
@@ -71,7 +80,15 @@ if TYPE_CHECKING:
     from cdc.config import Config, SinkConfig
     from cdc.connector import Sink
 
-__all__ = ["REPLAY_POSITION", "RestoreResult", "Until", "restore", "restore_key"]
+__all__ = [
+    "REPLAY_POSITION",
+    "PgCommitPosition",
+    "RestoreResult",
+    "Until",
+    "pg_commit_position",
+    "restore",
+    "restore_key",
+]
 
 #: The name of the sink a restore writes with (keys in ``cdc_positions``).
 SINK_NAME = "restore"
@@ -84,6 +101,57 @@ CATCH_UP_WAIT_S = 60.0
 #: binlog is written in commit order, one transaction after the other). A source whose event positions
 #: interleave transactions (PostgreSQL's change LSNs) registers here how to find its commit position.
 REPLAY_POSITION: dict[str, Callable[[ChangeEvent], Position | None]] = {}
+
+
+@dataclass(frozen=True, eq=True)
+class PgCommitPosition(PgPosition):
+    """Where a PostgreSQL transaction commits: ``lsn`` is the LSN of its commit record (``txid`` its id).
+
+    It orders *just after* ``PgPosition(lsn)`` and before ``PgPosition(lsn + 1)``, which gives the
+    replay's rules their meaning for PostgreSQL: a backup's position is a consistent point ``P`` of a
+    slot, and a transaction is in the backup exactly when its commit record lies before ``P``
+    (pgoutput streams from ``P`` the transactions whose commit record starts at or after it). So
+    ``commit > P`` holds exactly for the transactions after the backup (also for a commit record
+    that starts at ``P`` itself), and ``commit >= U`` for ``--until U`` exactly for those that
+    did not commit before ``U``. Every change of one transaction gets the same commit position, and
+    commit positions follow commit order.
+    """
+
+    def sort_key(self) -> str:
+        return super().sort_key() + "~"  # "~" sorts after every hex digit
+
+    def __hash__(self) -> int:
+        return hash(("commit", self.lsn, self.txid))
+
+
+def pg_commit_position(event: ChangeEvent) -> Position | None:
+    """The commit position of a PostgreSQL change event (:class:`PgCommitPosition`), or None if unknown.
+
+    cdc's PostgreSQL source names each transaction ``"<xid>:<commit LSN>"`` (decimal, the LSN of
+    the commit record that pgoutput's Begin message announces) in the envelope's
+    ``transaction.id``; the change's own ``source.lsn`` lies before its commit and cannot place the
+    transaction. An event without such an id (a transaction id of another form, or none) gives
+    None, and the replay refuses it rather than guess on which side of the backup it falls.
+
+    A snapshot row (``op: r``, from the pipeline's initial snapshot) belongs to no transaction: it
+    keeps its own position, the consistent point of the snapshot it was read in.
+    """
+    if event.op is Op.READ:
+        return event.position
+    txn = event.txn_id
+    if not txn:
+        return None
+    xid_text, sep, lsn_text = txn.partition(":")
+    if not sep or not xid_text.isdigit() or not lsn_text.isdigit():
+        return None
+    xid = int(xid_text)
+    own = event.position.txid if isinstance(event.position, PgPosition) else None
+    if own is not None and own != xid:
+        return None
+    return PgCommitPosition(int(lsn_text), xid)
+
+
+REPLAY_POSITION[PgPosition.kind] = pg_commit_position
 
 _LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 _BINLOG = re.compile(r"(?P<file>[^\s:]+\.\d+):(?P<pos>\d+)")
@@ -364,8 +432,9 @@ class _Replay:
                 event.position = order(event)
         if event.position is None:
             raise DecodeError(
-                f"a change event in {msg.topic}[{msg.partition}] at offset {msg.offset} carries no source position, "
-                "so it cannot be placed before or after the backup"
+                f"a change event in {msg.topic}[{msg.partition}] at offset {msg.offset} carries no source position "
+                "that orders it (PostgreSQL: a transaction id '<xid>:<commit LSN>'), so it cannot be placed before "
+                "or after the backup"
             )
         return event
 
