@@ -160,6 +160,10 @@ class TablePlan:
     schema: TableSchema
     fields: tuple[tuple[int, str, Callable[[str], Any]], ...]
     width: int  # columns in a full row
+    _image: Callable[[Sequence[Any]], Row] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_image", _compile_image(self.fields))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -168,8 +172,8 @@ class TablePlan:
     def image(self, values: Sequence[Any]) -> Row:
         """The row image of ``values`` (text or None, one per column of the full row)."""
         try:
-            return {name: None if (v := values[i]) is None else conv(v) for i, name, conv in self.fields}
-        except (ValueError, TypeError, ArithmeticError, OverflowError) as exc:
+            return self._image(values)
+        except (ValueError, TypeError, ArithmeticError, OverflowError, IndexError) as exc:
             raise self._decode_error(values, exc) from exc
 
     def _decode_error(self, values: Sequence[Any], exc: Exception) -> DecodeError:
@@ -188,6 +192,28 @@ class TablePlan:
                     f"converted: {detail}"
                 )
         return DecodeError(f"{self.schema.table}: a row could not be converted: {type(exc).__name__}")
+
+
+def _compile_image(fields: Sequence[tuple[int, str, Callable[[str], Any]]]) -> Callable[[Sequence[Any]], Row]:
+    """One straight-line function per plan that builds the row image: no loop, no per-field tuple
+    unpacking, and no call at all for columns whose text is their value (capture's hot path).
+    Column names enter the generated code only as ``repr`` literals."""
+    from connectors.postgres.types import IDENTITY
+
+    namespace: dict[str, Any] = {}
+    lines = ["def image(values):"]
+    entries: list[str] = []
+    for k, (index, name, conv) in enumerate(fields):
+        if conv is IDENTITY:
+            entries.append(f"{name!r}: values[{int(index)}]")
+            continue
+        namespace[f"c{k}"] = conv
+        lines.append(f"    v{k} = values[{int(index)}]")
+        entries.append(f"{name!r}: None if v{k} is None else c{k}(v{k})")
+    lines.append("    return {" + ", ".join(entries) + "}")
+    exec(compile("\n".join(lines), "<cdc postgres row image>", "exec"), namespace)
+    compiled: Callable[[Sequence[Any]], Row] = namespace["image"]
+    return compiled
 
 
 def same_definition(a: TableSchema, b: TableSchema) -> bool:

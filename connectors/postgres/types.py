@@ -76,7 +76,7 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, NoReturn
 
@@ -109,6 +109,7 @@ from cdc.values import (
 )
 
 __all__ = [
+    "IDENTITY",
     "TYPE_CATALOG_SQL",
     "PgType",
     "PgTypeModes",
@@ -611,6 +612,10 @@ def _identity(text: str) -> str:
     return text
 
 
+#: The converter of types whose text is their payload value (callers may skip calling it).
+IDENTITY: Final[TextConverter] = _identity
+
+
 def _bool(text: str) -> bool:
     if text == "t":
         return True
@@ -781,6 +786,7 @@ def _bytea_converter(mode: BinaryHandling) -> TextConverter:
 # --- dates and times ------------------------------------------------------------------------
 
 _US_PER_SECOND: Final = 1_000_000
+_time_fromisoformat: Final = time.fromisoformat
 _US_PER_DAY: Final = 86_400 * _US_PER_SECOND
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 #: Debezium's io.debezium.time.Date for ``date 'infinity'`` / ``'-infinity'``: the epoch days of its
@@ -856,6 +862,12 @@ def _date_days(text: str) -> int:
 
 def _clock_micros(text: str) -> int:
     """``HH:MM:SS[.ffffff]`` (hour up to 24) as microseconds."""
+    if (len(text) == 15 and text[8] == ".") or len(text) == 8:  # HH:MM:SS[.ffffff], the common cases
+        try:
+            t = _time_fromisoformat(text)
+            return ((t.hour * 60 + t.minute) * 60 + t.second) * _US_PER_SECOND + t.microsecond
+        except ValueError:
+            pass
     head, dot, frac = text.partition(".")
     parts = head.split(":")
     if len(parts) != 3 or not all(p.isdigit() for p in parts) or (dot and not frac.isdigit()) or len(frac) > 6:
@@ -919,7 +931,17 @@ def _timestamp_parts(text: str) -> tuple[int, int]:
     return days, _clock_micros(clock)
 
 
+_EPOCH_DATETIME: Final = datetime(1970, 1, 1)
+_ONE_US: Final = timedelta(microseconds=1)
+_fromisoformat: Final = datetime.fromisoformat
+
+
 def _timestamp_micros(text: str) -> int:
+    if len(text) <= 26 and text[-1] != "C" and text[10:11] == " ":
+        try:  # the common case (years 1..9999) in C; BC, later years and malformed text take the long way
+            return (_fromisoformat(text) - _EPOCH_DATETIME) // _ONE_US
+        except ValueError:
+            pass
     if text == "infinity":
         return TIMESTAMP_POSITIVE_INFINITY_US
     if text == "-infinity":
@@ -946,6 +968,22 @@ def _timestamptz_converter(digits: int) -> TextConverter:
     """timestamptz text as a ZonedTimestamp in UTC with ``digits`` fraction digits (trimmed when 0)."""
 
     def convert(text: str) -> str:
+        n = len(text)
+        if (
+            text.endswith("+00")  # UTC, as the session pins it: only the layout changes
+            and 22 <= n <= 29
+            and text[4] == "-"
+            and text[10] == " "
+            and text[13] == ":"
+            and text[16] == ":"
+            and (n == 22 or text[19] == ".")
+            and text[:4].isdigit()
+        ):
+            fraction = text[20:-3]
+            if not digits or digits > 9:
+                fraction = fraction.rstrip("0")
+                return f"{text[:10]}T{text[11:19]}.{fraction}Z" if fraction else f"{text[:10]}T{text[11:19]}Z"
+            return f"{text[:10]}T{text[11:19]}.{fraction[:digits].ljust(digits, '0')}Z"
         if text in ("infinity", "-infinity"):
             return text
         body, bc = _split_bc(text)

@@ -86,3 +86,24 @@ def test_connect_errors_name_user_and_host_but_no_password() -> None:
     assert "s3cret" not in text
     assert text == ("cannot connect to PostgreSQL at db.example:6543 as 'ann': password authentication failed "
                     'for user "ann"')
+
+
+def test_table_plan_image_with_names_that_are_not_identifiers() -> None:
+    from connectors.postgres.types import IDENTITY
+
+    names = ['a"b', "x'); import os; ('", "é 🎉", "{c}", "back\\slash"]
+    cols = tuple(Column(n, "text", Logical.TEXT, Wire("string"), position=k + 1) for k, n in enumerate(names))
+    plan = TablePlan(
+        TableSchema(TableId("public", "q"), cols, ()),
+        tuple((k, n, IDENTITY if k % 2 else str.upper) for k, n in enumerate(names)),
+        len(names),
+    )
+    assert plan.image(["v0", "v1", None, "v3", "v4"]) == {
+        'a"b': "V0",
+        "x'); import os; ('": "v1",
+        "é 🎉": None,
+        "{c}": "v3",
+        "back\\slash": "V4",
+    }
+    with pytest.raises(DecodeError):
+        plan.image(["only one"])  # a tuple shorter than the relation: a typed error, not an IndexError
