@@ -616,6 +616,14 @@ def _compare_table(
     )
 
 
+def _as_target_needs(spec: ColumnSpec, target: _Column) -> ColumnSpec:
+    """``spec``, compared as JSON when the target holds the source's text in a JSON type (which
+    reformats it, e.g. ``jsonb``): MariaDB's JSON columns are text to the source."""
+    if target.logical is Logical.JSON and spec.logical in (Logical.TEXT, Logical.STRING):
+        return ColumnSpec(spec.name, Logical.JSON, spec.native, spec.nullable)
+    return spec
+
+
 def _match(names: Sequence[str], available: Sequence[str], fold: bool) -> tuple[dict[str, str], list[str]]:
     """Each source column's name in the target, and the source columns the target lacks."""
     exact = set(available)
@@ -739,7 +747,7 @@ class _Verifier:
             return diff
         tgt_columns = {c.name: c for c in tgt_table.columns}
         found, missing = _match(names, list(tgt_columns), fold=target.dialect != "postgresql")
-        compared = [s for s in specs if s.name in found]
+        compared = [_as_target_needs(s, tgt_columns[found[s.name]]) for s in specs if s.name in found]
         diff = TableDiff(
             str(table),
             label,
