@@ -13,11 +13,15 @@ Every case runs in its own process (CPU seconds and peak RSS are its own). Targe
 at least 4× the raw library rate into Kafka on multi-row transactions, about 60k rows/s.
 
 Usage: python bench/mysql_source.py [ROWS]   (default 100000 multi-row; single-row uses ROWS/5)
+       python bench/mysql_source.py --profile multi|single [ROWS] [CLIENT]
+           one workload, the source and the publisher in this process under pyinstrument
+           (the ``dev`` extra); prints the call tree and writes bench/results/mysql_source_profile.html
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import uuid
@@ -133,7 +137,31 @@ def cleanup(dbs: list[str]) -> None:
     admin.close()
 
 
+def profile(workload: str, rows: int, client: str) -> None:
+    from _common import RESULTS
+    from pyinstrument import Profiler
+
+    db = f"bench_{uuid.uuid4().hex[:8]}"
+    try:
+        info = prepare(db, rows, 1000 if workload == "multi" else 1)
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        out = case_source(db, rows, info["start"], client)
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=os.environ.get('PROFILE_ALL') == '1'))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "mysql_source_profile.html").write_text(profiler.output_html())
+        print(json.dumps(out))
+    finally:
+        cleanup([db])
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--profile":
+        workload = sys.argv[2] if len(sys.argv) > 2 else "multi"
+        n = int(sys.argv[3]) if len(sys.argv) > 3 else (100_000 if workload == "multi" else 20_000)
+        profile(workload, n, sys.argv[4] if len(sys.argv) > 4 else "confluent-kafka")
+        return 0
     if len(sys.argv) > 1 and sys.argv[1] == "--case":
         kind, db, rows, start_file, start_pos = sys.argv[2:7]
         start = [start_file, int(start_pos)]

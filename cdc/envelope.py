@@ -92,6 +92,8 @@ __all__ = [
 #: A Kafka record as (key, value); ``None`` is a null key or value.
 Message = tuple[bytes | None, bytes | None]
 
+_dumps: Final = orjson.dumps
+
 # ---------------------------------------------------------------------------------------------- topics
 
 
@@ -418,9 +420,37 @@ class EnvelopeCodec:
         return self.encode_key(event, table_schema), None
 
     def messages_for(self, event: ChangeEvent, table_schema: TableSchema) -> list[Message]:
-        """The records for one event, in order: the event, then, after a delete with a key, its tombstone."""
-        key = self.encode_key(event, table_schema)
-        value = self.encode_value(event, table_schema)
+        """The records for one event, in order: the event, then, after a delete with a key, its tombstone.
+
+        The same bytes as :meth:`encode_key` and :meth:`encode_value` (the publishing hot path:
+        without embedded schemas and placeholders, one ``dumps`` per record part, inline).
+        """
+        if self.schemas or event.unchanged:
+            key = self.encode_key(event, table_schema)
+            value = self.encode_value(event, table_schema)
+        else:
+            txn_id = event.txn_id
+            try:
+                value = _dumps(
+                    {
+                        "before": event.before,
+                        "after": event.after,
+                        "source": event.source,
+                        "op": event.op,  # a str enum: orjson writes its value
+                        "ts_ms": event.emitted_ms,
+                        "transaction": None
+                        if txn_id is None
+                        else {
+                            "id": txn_id,
+                            "total_order": event.txn_order,
+                            "data_collection_order": event.txn_table_order,
+                        },
+                    }
+                )
+                key = None if event.key is None else _dumps(event.key)
+            except TypeError:  # orjson.JSONEncodeError: the slow path names the part
+                key = self.encode_key(event, table_schema)
+                value = self.encode_value(event, table_schema)
         if event.op is Op.DELETE and key is not None:
             return [(key, value), (key, None)]
         return [(key, value)]

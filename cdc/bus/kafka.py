@@ -254,6 +254,7 @@ class KafkaPublisher:
         self._batch: Batch | None = None  # the open segment
         self._schemas: dict[TableId, TableSchema] = {}
         self._topics: set[str] = set()
+        self._table_topics: dict[TableId, str] = {}
         self._saved: SourceOffset | None = None
         self._last_save = 0.0
         self._txn_open = False
@@ -370,21 +371,34 @@ class KafkaPublisher:
     def publish(self, items: Sequence[Item]) -> None:
         exactly_once = self.settings.exactly_once
         codec = self.codec
+        producer = self.producer
+        send = producer.send
+        messages_for = codec.messages_for
+        schemas = self._schemas
+        topics = self._table_topics
         last = len(items) - 1
+        table: TableId | None = None  # the table of the previous change event, with its schema and topic
+        schema: TableSchema | None = None
+        topic = ""
         for i, item in enumerate(items):
             if isinstance(item, ChangeEvent):
-                self._begin()
-                schema = self._schemas.get(item.table)
-                if schema is None:
-                    raise SchemaError(f"no table definition was published for {item.table} before its first change")
-                topic = topic_for(self.prefix, item.table)
-                if topic not in self._topics:
-                    self._ensure_topics([topic])
-                for key, value in codec.messages_for(item, schema):
-                    self._send(topic, key, value)
+                if exactly_once and not self._txn_open:
+                    self._begin()
+                if item.table is not table or schema is None:
+                    table = item.table
+                    schema = schemas.get(table)
+                    if schema is None:
+                        raise SchemaError(f"no table definition was published for {table} before its first change")
+                    topic = topics.get(table) or self._table_topic(table)
+                batch = self._batch
+                if batch is None:
+                    batch = self._batch = producer.batch()
+                for key, value in messages_for(item, schema):
+                    send(topic, key, value, batch)
             elif isinstance(item, SchemaChange):
                 self._begin()
-                self._schemas[item.schema.table] = item.schema
+                schemas[item.schema.table] = item.schema
+                table = None  # the definition in force may have changed
                 key, value = codec.encode_schema_change(item)
                 self._send(schema_change_topic(self.prefix), key, value)
                 hkey, hvalue = self.history.record(item)
@@ -411,6 +425,14 @@ class KafkaPublisher:
         if not self._txn_open:
             self._close_segment(None)  # the part of a transaction sent so far: tracked, not a boundary
         self.pump()
+
+    def _table_topic(self, table: TableId) -> str:
+        """The topic of ``table``'s change events, created on first use."""
+        topic = topic_for(self.prefix, table)
+        if topic not in self._topics:
+            self._ensure_topics([topic])
+        self._table_topics[table] = topic
+        return topic
 
     def pump(self) -> None:
         self.producer.poll()

@@ -86,7 +86,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Context, Decimal
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from cdc.errors import DecodeError, SchemaError, TargetValueError
 from cdc.events import Wire
@@ -125,15 +125,18 @@ __all__ = [
     "RowsKind",
     "TableMap",
     "compile_decoder",
+    "event_body",
     "json_binary_to_text",
     "parse_table_map",
     "raw_rows",
+    "rows_from_body",
 ]
 
 Row = dict[str, Any]
 RowPair = tuple[Row | None, Row | None]
 #: A generated image reader: ``(buffer, offset) -> (row image, offset after it)``.
 ImageReader = Callable[[bytes, int], tuple[Row, int]]
+ImagesReader = Callable[[bytes, int, int, list[Row]], int]
 
 # ---------------------------------------------------------------------------------------------
 # Binlog constants
@@ -637,8 +640,8 @@ class RawRows:
     data: bytes
 
 
-def _event_body(event: Any) -> bytes:
-    """The bytes of an event after its header, without checksum, from the library's packet."""
+def event_body(event: Any) -> bytes:
+    """The bytes of a library event after its header, without checksum, from its packet."""
     packet = getattr(getattr(event, "packet", None), "packet", None)
     data = getattr(packet, "_data", None)
     size = int(event.event_size)
@@ -665,31 +668,60 @@ def raw_rows(event: Any) -> RawRows:
     Raises :class:`DecodeError` for other events (including MySQL's PARTIAL_UPDATE_ROWS_EVENT).
     """
     event_type = int(event.event_type)
+    if event_type not in _KIND_BY_TYPE:
+        return rows_from_body(event_type, b"", 0)  # raises the DecodeError that names the type
+    v2 = event_type in _V2_TYPES
+    rows = rows_from_body(event_type, event_body(event), _declared_post_header_len(event, 10 if v2 else 8))
+    if int(getattr(event, "table_id", rows.table_id)) != rows.table_id:
+        raise DecodeError(f"rows event: table id {rows.table_id} differs from the library's {event.table_id}")
+    return rows
+
+
+def rows_from_body(event_type: int, body: bytes, post_header_len: int) -> RawRows:
+    """:func:`raw_rows` for an event's own bytes: ``body`` is the event after its 19-byte header,
+    without checksum; ``post_header_len`` the length the server's FORMAT_DESCRIPTION declares for
+    the type (8 for v1, 10 for v2 when it declares none). Raises :class:`DecodeError` for events
+    that are not WRITE/UPDATE/DELETE rows events and for malformed bytes."""
     kind = _KIND_BY_TYPE.get(event_type)
     if kind is None:
         hint = " (set binlog_row_value_options='' on the server)" if event_type == PARTIAL_UPDATE_ROWS else ""
         raise DecodeError(f"binlog event type {event_type} is not a rows event cdc decodes{hint}")
-    body = _event_body(event)
+    try:
+        return _rows_from_body(event_type, kind, body, post_header_len)
+    except (IndexError, ValueError, struct.error) as exc:
+        raise DecodeError(f"malformed rows event: {exc}") from exc
+
+
+def _rows_from_body(event_type: int, kind: RowsKind, body: bytes, post_header_len: int) -> RawRows:
     v2 = event_type in _V2_TYPES
-    post_header_len = _declared_post_header_len(event, 10 if v2 else 8)
-    r = _Reader(body)
-    table_id = r.uint(4 if post_header_len == 6 else 6)
+    if post_header_len < 8 or (v2 and post_header_len < 10):
+        post_header_len = 10 if v2 else 8
+    size = len(body)
+    if size < post_header_len:
+        raise DecodeError(f"truncated rows event: {size} bytes, the post-header alone is {post_header_len}")
+    table_id = _from_bytes(body[0:6], "little")
+    pos = post_header_len  # v1: flags, and any post-header bytes a newer server adds
     if v2:  # table id, flags, then the length of the extra data (counting its own 2 bytes)
-        r.pos = 8
-        extra_len = r.uint(2)
+        extra_len = body[8] | body[9] << 8
         if extra_len < 2:
             raise DecodeError(f"rows event: extra data length {extra_len} is invalid")
-        r.pos = post_header_len
-        r.take(extra_len - 2)
+        pos += extra_len - 2
+    if pos >= size:
+        raise DecodeError(f"truncated rows event: no column count at offset {pos} of {size}")
+    count = body[pos]
+    if count < 251:
+        pos += 1
     else:
-        r.pos = post_header_len  # flags, and any post-header bytes a newer server adds
-    count = r.lenenc()
+        r = _Reader(body, pos)
+        count = r.lenenc()
+        pos = r.pos
     width = (count + 7) // 8
-    present = r.take(width)
-    present_after = r.take(width) if kind is RowsKind.UPDATE else None
-    if int(getattr(event, "table_id", table_id)) != table_id:
-        raise DecodeError(f"rows event: table id {table_id} differs from the library's {event.table_id}")
-    return RawRows(table_id, event_type, kind, count, present, present_after, body[r.pos :])
+    end = pos + (2 * width if kind is RowsKind.UPDATE else width)
+    if end > size:
+        raise DecodeError(f"truncated rows event: column bitmaps end at {end}, the event at {size}")
+    present = body[pos : pos + width]
+    present_after = body[pos + width : end] if kind is RowsKind.UPDATE else None
+    return RawRows(table_id, event_type, kind, count, present, present_after, body[end:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -783,15 +815,34 @@ def _date_converter(zero: _Zero) -> Callable[[int], Any]:
     return convert
 
 
+class _DaySeconds(dict[int, int | None]):
+    """``(year * 13 + month) << 5 | day`` -> seconds from the epoch to that day's midnight; None for a zero
+    or impossible date. Filled on demand (a table sees few distinct days), bounded."""
+
+    def __missing__(self, key: int) -> int | None:
+        month = _MONTH_STARTS[key >> 5]
+        day = key & 31
+        value = None if month is None or day == 0 or day > month[1] else (month[0] + day - 1) * _DAY_S
+        if len(self) < 200_000:
+            self[key] = value
+        return value
+
+
+_DAY_SECONDS: Final = _DaySeconds()
+
+
 def _datetime2_converter(fsp: int, millis: bool, zero: _Zero) -> Callable[[bytes], Any]:
     frac_bytes, unit = _fsp_layout(fsp)
     frac_bits = frac_bytes * 8
     frac_mask = (1 << frac_bits) - 1
     offset = 0x8000000000
     starts = _MONTH_STARTS
+    midnights = _DAY_SECONDS
+    from_bytes = _from_bytes
+    us = _US
 
-    def convert(raw: bytes) -> Any:
-        value = _from_bytes(raw, "big")
+    def exceptional(raw: bytes) -> Any:
+        value = from_bytes(raw, "big")
         packed = (value >> frac_bits) - offset
         hms = packed & 0x1FFFF
         ymd = packed >> 17
@@ -801,9 +852,18 @@ def _datetime2_converter(fsp: int, millis: bool, zero: _Zero) -> Callable[[bytes
         if month is None or day == 0 or day > month[1]:
             ym = ymd >> 5
             return zero(f"{ym // 13:04d}-{ym % 13:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}")
-        if hour > 23 or minute > 59 or second > 59 or packed < 0:
-            raise ValueError(f"DATETIME value {raw.hex()} is out of range")
-        micros = ((month[0] + day - 1) * _DAY_S + hour * 3600 + minute * 60 + second) * _US + (value & frac_mask) * unit
+        raise ValueError(f"DATETIME value {raw.hex()} is out of range")
+
+    def convert(raw: bytes) -> Any:
+        value = from_bytes(raw, "big")
+        packed = (value >> frac_bits) - offset
+        midnight = midnights[packed >> 17]
+        hour = packed >> 12 & 31
+        minute = packed >> 6 & 63
+        second = packed & 63
+        if midnight is None or hour > 23 or minute > 59 or second > 59 or packed < 0:
+            return exceptional(raw)
+        micros = (midnight + hour * 3600 + minute * 60 + second) * us + (value & frac_mask) * unit
         return micros // 1000 if millis else micros
 
     return convert
@@ -929,28 +989,28 @@ def _decimal_unscaled(precision: int, scale: int) -> tuple[int, Callable[[bytes]
 
 
 def _precise_decimal_converter(precision: int, scale: int) -> Callable[[bytes], str]:
-    """Binary DECIMAL to Debezium's precise form in one call (the hot path of :func:`_decimal_unscaled` + base64)."""
+    """Binary DECIMAL to Debezium's precise form in one call (the hot path of :func:`_decimal_unscaled` + base64):
+    generated per (precision, scale) with the digit groups unrolled."""
     size, groups = decimal_layout(precision, scale)
     top = 1 << (size * 8 - 1)
     flip_negative = ((1 << (size * 8)) - 1) ^ top
-    b2a = _b2a_base64
-
-    def convert(raw: bytes) -> str:
-        value = _from_bytes(raw, "big")
-        number = 0
-        if value & top:
-            value ^= top
-            for shift, mask, base in groups:
-                number = number * base + (value >> shift & mask)
-            data = number.to_bytes((number.bit_length() >> 3) + 1, "big")
-        else:
-            value ^= flip_negative
-            for shift, mask, base in groups:
-                number = number * base + (value >> shift & mask)
-            number = -number
-            data = number.to_bytes(((~number).bit_length() >> 3) + 1, "big", signed=True)
-        return b2a(data, newline=False).decode("ascii")
-
+    number = "0"
+    for shift, mask, base in groups:  # integers made here only
+        group = f"(value >> {shift} & {mask})"
+        number = group if number == "0" else f"({number}) * {base} + {group}"
+    source = f"""def convert(raw):
+    value = from_bytes(raw, "big")
+    if value & {top}:
+        value ^= {top}
+        number = {number}
+        return b2a(number.to_bytes((number.bit_length() >> 3) + 1, "big"), newline=False).decode("ascii")
+    value ^= {flip_negative}
+    number = -({number})
+    return b2a(number.to_bytes(((~number).bit_length() >> 3) + 1, "big", signed=True), newline=False).decode("ascii")
+"""
+    ns: dict[str, Any] = {"from_bytes": _from_bytes, "b2a": _b2a_base64}
+    exec(compile(source, f"<cdc DECIMAL({precision},{scale}) converter>", "exec"), ns)  # integers only
+    convert: Callable[[bytes], str] = ns["convert"]
     return convert
 
 
@@ -1321,11 +1381,19 @@ def _string_plan(col: ColumnInfo, options: DecoderOptions, table: str) -> _Plan:
 _ERRORS: Final = (struct.error, IndexError, ValueError, KeyError, TypeError, OverflowError, ArithmeticError)
 
 
-def _generate(plans: Sequence[_Plan], table: str) -> tuple[str, ImageReader]:
-    """Source and function reading one row image whose present columns are ``plans``, in order.
+class _Layout(NamedTuple):
+    """The generated readers of one row-image layout (one set of present columns)."""
+
+    source: str
+    image: ImageReader  # one image at ``pos``: (row, position after it)
+    images: ImagesReader  # every image from ``pos`` to ``end`` appended to ``out``: the position reached
+
+
+def _generate(plans: Sequence[_Plan], table: str) -> _Layout:
+    """Source and functions reading row images whose present columns are ``plans``, in order.
 
     The generated code only contains identifiers and integers made here; every value from the
-    server (names, labels, codecs, converters) is bound in the function's namespace.
+    server (names, labels, codecs, converters) is bound in the functions' namespace.
     """
     ns: dict[str, Any] = {"ERRORS": _ERRORS}
     lines: list[str] = []
@@ -1421,13 +1489,27 @@ def _generate(plans: Sequence[_Plan], table: str) -> tuple[str, ImageReader]:
             emit(f"{indent}pos += n")
         finish(k, plan, indent, False)
         k += 1
+    row = "{" + ", ".join(f"N{j}: v{j}" for j in range(count)) + "}"
+    body = lines[3:]  # what reads one image, inside ``try`` (after the header lines above)
     emit("    except ERRORS as exc:")
     emit("        raise FAIL(c, pos, exc) from exc")
-    emit("    return {" + ", ".join(f"N{j}: v{j}" for j in range(count)) + "}, pos")
+    emit(f"    return {row}, pos")
+    emit("")
+    # the same body in a loop: every image of an event in one call, without a tuple per image
+    emit("def images(buf, pos, end, out):")
+    emit("    append = out.append")
+    emit("    c = -1")
+    emit("    try:")
+    emit("        while pos < end:")
+    emit("            c = -1")
+    lines.extend("    " + line for line in body)
+    emit(f"            append({row})")
+    emit("    except ERRORS as exc:")
+    emit("        raise FAIL(c, pos, exc) from exc")
+    emit("    return pos")
     source = "\n".join(lines) + "\n"
     exec(compile(source, f"<cdc row decoder for {table}>", "exec"), ns)  # generated from the templates above only
-    reader: ImageReader = ns["image"]
-    return source, reader
+    return _Layout(source, ns["image"], ns["images"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1451,7 +1533,7 @@ class RowDecoder:
         self.columns: tuple[DecodedColumn, ...] = tuple(DecodedColumn(p.info, p.wire) for p in plans)
         full = bytes([0xFF] * ((len(plans) + 7) // 8))
         self._full = full
-        self._images: dict[bytes, tuple[str, ImageReader]] = {}
+        self._images: dict[bytes, _Layout] = {}
         self._image(full)  # compile the common layout now, so that errors surface at compile time
 
     def _present_key(self, present: bytes | None) -> bytes:
@@ -1465,7 +1547,7 @@ class RowDecoder:
             present = present[:-1] + bytes([present[-1] | (0xFF << tail) & 0xFF])
         return present
 
-    def _image(self, key: bytes) -> tuple[str, ImageReader]:
+    def _image(self, key: bytes) -> _Layout:
         found = self._images.get(key)
         if found is None:
             plans = [p for i, p in enumerate(self._plans) if key[i >> 3] >> (i & 7) & 1]
@@ -1475,8 +1557,8 @@ class RowDecoder:
         return found
 
     def source(self, present: bytes | None = None) -> str:
-        """The generated Python source that reads one row image (for the given present bitmap)."""
-        return self._image(self._present_key(present))[0]
+        """The generated Python source that reads row images (for the given present bitmap)."""
+        return self._image(self._present_key(present)).source
 
     def decode_rows(
         self,
@@ -1499,32 +1581,58 @@ class RowDecoder:
         kind = event_type if isinstance(event_type, RowsKind) else _KIND_BY_TYPE.get(event_type)
         if kind is None:
             raise DecodeError(f"binlog event type {event_type} is not a rows event cdc decodes")
+        flat = self._flat(raw, kind, present, present_after)
+        if kind is RowsKind.WRITE:
+            return [(None, after) for after in flat]
+        if kind is RowsKind.DELETE:
+            return [(before, None) for before in flat]
+        return list(zip(flat[0::2], flat[1::2], strict=True))
+
+    def _flat(
+        self,
+        raw: bytes | bytearray | memoryview,
+        kind: RowsKind,
+        present: bytes | None,
+        present_after: bytes | None,
+    ) -> list[Row]:
+        """Every row image in ``raw``, in order (an update's before and after images alternate)."""
         buf = raw if type(raw) is bytes else bytes(raw)
         end = len(buf)
-        pos = 0
-        image = self._image(self._present_key(present))[1]
-        out: list[RowPair] = []
-        append = out.append
-        if kind is RowsKind.WRITE:
-            while pos < end:
-                after, pos = image(buf, pos)
-                append((None, after))
-        elif kind is RowsKind.DELETE:
-            while pos < end:
-                before, pos = image(buf, pos)
-                append((before, None))
-        else:
-            image_after = self._image(self._present_key(present_after if present_after is not None else present))[1]
+        key = self._present_key(present)
+        layout = self._image(key)
+        out: list[Row] = []
+        after_key = key if present_after is None or kind is not RowsKind.UPDATE else self._present_key(present_after)
+        if after_key == key:  # one layout for every image: one generated loop
+            pos = layout.images(buf, 0, end, out)
+        else:  # an update whose after images have other columns present than its before images
+            image, image_after = layout.image, self._image(after_key).image
+            append = out.append
+            pos = 0
             while pos < end:
                 before, pos = image(buf, pos)
                 after, pos = image_after(buf, pos)
-                append((before, after))
+                append(before)
+                append(after)
         if pos != end:
             raise DecodeError(f"{self.table}: the row images overrun the event by {pos - end} bytes (truncated event?)")
+        if kind is RowsKind.UPDATE and len(out) & 1:
+            raise DecodeError(f"{self.table}: an update's after image is missing (truncated event?)")
         return out
+
+    def decode_images(self, rows: RawRows) -> list[Row]:
+        """The row images of :func:`raw_rows`'s output as one flat list, as :meth:`decode` gives
+        them without the pairs: a write's after images, a delete's before images, an update's
+        before and after images alternating (``before, after, before, after, ...``)."""
+        self._check(rows)
+        return self._flat(rows.data, rows.kind, rows.present, rows.present_after)
 
     def decode(self, rows: RawRows) -> list[RowPair]:
         """:meth:`decode_rows` for the output of :func:`raw_rows`."""
+        self._check(rows)
+        return self.decode_rows(rows.data, rows.kind, present=rows.present, present_after=rows.present_after)
+
+    def _check(self, rows: RawRows) -> None:
+        """Raises :class:`DecodeError` unless ``rows`` belong to this decoder's table map."""
         if rows.table_id != self.table_map.table_id:
             raise DecodeError(
                 f"{self.table}: rows of table id {rows.table_id} given to the decoder of {self.table_map.table_id}"
@@ -1533,7 +1641,6 @@ class RowDecoder:
             raise DecodeError(
                 f"{self.table}: rows event has {rows.column_count} columns, the table map {len(self._plans)}"
             )
-        return self.decode_rows(rows.data, rows.kind, present=rows.present, present_after=rows.present_after)
 
 
 _CACHE: dict[tuple[bytes, str, DecoderOptions], RowDecoder] = {}
@@ -1556,7 +1663,7 @@ def compile_decoder(table_map_event: Any, *, options: DecoderOptions | None = No
         return RowDecoder(table_map_event, options)
     if int(table_map_event.event_type) != TABLE_MAP:
         raise DecodeError(f"expected a TABLE_MAP event, got event type {table_map_event.event_type}")
-    body = _event_body(table_map_event)
+    body = event_body(table_map_event)
     dbms = str(getattr(table_map_event, "dbms", None) or "mysql")
     key = (body, dbms, options)
     found = _CACHE.get(key)

@@ -19,6 +19,7 @@ last checkpoint and skips exactly the row images of the open transaction already
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import re
 import time
@@ -38,7 +39,16 @@ from cdc.errors import (
 from cdc.events import ChangeEvent, Checkpoint, Heartbeat, Item, Op, SchemaChange, TableId, TableSchema
 from cdc.positions import MySqlPosition, SourceOffset
 from connectors.mysql.config import MySqlSourceConfig
-from connectors.mysql.decoder import DecoderOptions, RowDecoder, compile_decoder, raw_rows
+from connectors.mysql.decoder import (
+    DecoderOptions,
+    RowDecoder,
+    RowsKind,
+    compile_decoder,
+    event_body,
+    raw_rows,
+    rows_from_body,
+)
+from connectors.mysql.reader import KnownTableMap, MariadbGtid, RowsData, TableMapSeen, Xid, open_reader
 from connectors.mysql.schema import TypeModes, same_definition, schema_from_table_map, without_columns
 
 __all__ = ["MySqlSource", "create_source"]
@@ -54,9 +64,31 @@ REQUIRED_SETTINGS = {
 _DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.IGNORECASE)
 
 
-def _kind(event: Any) -> str:
-    name = type(event).__name__
-    return "d" if name.startswith("Delete") else "u" if name.startswith("Update") else "c"
+_OPS = {RowsKind.WRITE: Op.CREATE, RowsKind.UPDATE: Op.UPDATE, RowsKind.DELETE: Op.DELETE}
+_MAX_KNOWN_MAPS = 4096
+
+
+class _TableMap(TableMapSeen):
+    """What one TABLE_MAP's bytes mean to the source, worked out once (see :mod:`connectors.mysql.reader`):
+    the table, whether it is captured and, if so, its decoder and definition (``exclude_columns``
+    applied; ``kept`` names the columns left when some were excluded)."""
+
+    __slots__ = ("decoder", "kept", "key", "schema", "table")
+
+    def __init__(
+        self,
+        library_table: Any,
+        table: TableId,
+        decoder: RowDecoder | None = None,
+        schema: TableSchema | None = None,
+        kept: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(library_table)
+        self.table = table
+        self.decoder = decoder
+        self.schema = schema
+        self.kept = kept
+        self.key: tuple[str, ...] = schema.primary_key if schema is not None else ()
 
 
 def _connection_settings(url: str) -> dict[str, Any]:
@@ -85,8 +117,9 @@ class MySqlSource(Source):
         self.modes = TypeModes.from_config(config)
         self._history = list(history)
         self._decoder_options = DecoderOptions.from_config(config)
-        self._decoders: dict[TableId, RowDecoder] = {}
-        self._kept_columns: dict[TableId, tuple[str, ...] | None] = {}
+        self._maps: dict[bytes, TableMapSeen] = {}  # TABLE_MAP bytes -> what they mean (reader.py)
+        self._by_id: dict[int, _TableMap] = {}  # table id -> its latest table map
+        self._active: dict[TableId, tuple[_TableMap, TableSchema]] = {}  # table map and definition in force
         self._settings = _connection_settings(config.url.get_secret_value())
         self._reader: Any = None
         self._schemas: dict[TableId, TableSchema] = {}
@@ -316,7 +349,6 @@ class MySqlSource(Source):
         return MySqlPosition(self._file, self._pos, gtid_set, self._server_id)
 
     def _open_reader(self) -> None:
-        from pymysqlreplication import BinLogStreamReader
         from pymysqlreplication.event import (
             GtidEvent,
             HeartbeatLogEvent,
@@ -327,18 +359,8 @@ class MySqlSource(Source):
         )
         from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
-        class _NoAutoReconnect(BinLogStreamReader):  # type: ignore[misc]
-            """The library reconnects with its original start position; we reconnect ourselves instead."""
-
-            _connected_once = False
-
-            def _BinLogStreamReader__connect_to_stream(self) -> None:
-                if self._connected_once:
-                    raise ConnectionLostError("the binlog connection dropped")
-                self._connected_once = True
-                BinLogStreamReader._BinLogStreamReader__connect_to_stream(self)
-
-        self._reader = _NoAutoReconnect(
+        self._reader = open_reader(
+            self._maps,
             connection_settings=self._settings,
             server_id=self.cfg.server_id,
             blocking=True,
@@ -371,29 +393,39 @@ class MySqlSource(Source):
             self._finish_snapshot()
         items: list[Item] = []
         deadline = time.monotonic() + timeout_s
-        while len(items) < max_items:
-            try:
-                event = self._reader.fetchone()
-            except ConnectionLostError:
-                self._reconnect()
-                continue
-            except Exception as exc:
-                import pymysql
+        # Decoding allocates a few objects per row, none of them cyclic, that live until the batch is
+        # published: pausing the cyclic garbage collector meanwhile spares it scanning every live
+        # object again and again (as the SQL sink does while converting a batch).
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            while len(items) < max_items:
+                try:
+                    event = self._reader.fetchone()
+                except ConnectionLostError:
+                    self._reconnect()
+                    event = False
+                except Exception as exc:
+                    import pymysql
 
-                if isinstance(exc, pymysql.err.OperationalError):
+                    if not isinstance(exc, pymysql.err.OperationalError):
+                        raise
                     code = exc.args[0] if exc.args else 0
                     if code == 1236:  # ER_MASTER_FATAL_ERROR_READING_BINLOG: purged or unknown position
                         raise PositionLostError(
                             f"the server cannot send the binlog from {self._file}:{self._pos}: {exc.args[-1]}"
                         ) from exc
                     self._reconnect()
-                    continue
-                raise
-            if event is None:
-                break
-            self._handle(event, items)
-            if time.monotonic() >= deadline:
-                break
+                    event = False
+                if event is None:
+                    break
+                if event is not False:
+                    self._handle(event, items)
+                if time.monotonic() >= deadline:  # also while reconnecting: the caller gets control back
+                    break
+        finally:
+            if paused:
+                gc.enable()
         return items
 
     def _reconnect(self) -> None:
@@ -412,8 +444,21 @@ class MySqlSource(Source):
         self._open_reader()
 
     def _handle(self, event: Any, items: list[Item]) -> None:
-        name = type(event).__name__
+        cls = event.__class__
+        if cls is RowsData:
+            self._rows(event, items)
+            return
+        if cls is KnownTableMap:
+            self._table_map(event, items)
+            return
         reader = self._reader
+        if cls is Xid:
+            self._commit(event, reader, items)
+            return
+        if cls is MariadbGtid:
+            self._begin(str(event.gtid))
+            return
+        name = cls.__name__
         if name == "RotateEvent":
             self._file, self._pos = str(event.next_binlog), int(event.position)
             return
@@ -421,10 +466,7 @@ class MySqlSource(Source):
             self._maybe_heartbeat(items)
             return
         if name in ("MariadbGtidEvent", "GtidEvent"):
-            self._gtid = str(event.gtid)
-            self._in_txn = True
-            self._emitted_in_txn = 0
-            self._txn_order = 0
+            self._begin(str(event.gtid))
             return
         if name == "TableMapEvent":
             self._table_map(event, items)
@@ -443,6 +485,12 @@ class MySqlSource(Source):
             return
         if name == "XidEvent":
             self._commit(event, reader, items)
+
+    def _begin(self, gtid: str) -> None:
+        self._gtid = gtid
+        self._in_txn = True
+        self._emitted_in_txn = 0
+        self._txn_order = 0
 
     def _commit(self, event: Any, reader: Any, items: list[Item]) -> None:
         self._file, self._pos = str(reader.log_file), int(reader.log_pos)
@@ -475,23 +523,27 @@ class MySqlSource(Source):
         return bool(self.cfg.includes(table.schema, table.table))
 
     def _table_map(self, event: Any, items: list[Item]) -> None:
-        table = TableId(str(event.schema), str(event.table))
-        if not self._captured(table):
-            return
-        key_cols = self.cfg.key_columns.get(str(table))
+        if event.__class__ is KnownTableMap:
+            seen = event.seen
+        else:  # the library parsed these bytes: work out once what they mean
+            seen = self._learn_table_map(event)
+            if seen.library_table is None:  # not captured: the reader drops this table's rows events
+                self._reader.table_map.pop(event.table_id, None)
+                self._by_id.pop(event.table_id, None)
+                return
+        assert isinstance(seen, _TableMap) and seen.schema is not None
+        self._by_id[event.table_id] = seen
+        table = seen.table
         known = self._schemas.get(table)
-        fresh = schema_from_table_map(
-            event, self.modes, version=(known.version + 1) if known else 1, key_columns=key_cols
-        )
-        decoder = compile_decoder(event, options=self._decoder_options)
-        self._decoders[table] = decoder
-        fresh = _with_decoder_wires(fresh, decoder)
-        full = len(fresh.columns)
-        fresh = without_columns(fresh, self.cfg.excludes_column)
-        self._kept_columns[table] = fresh.column_names if len(fresh.columns) < full else None
-        if known is not None and same_definition(known, fresh):
+        active = self._active.get(table)
+        if active is not None and active[0] is seen and active[1] is known:
+            return  # the same bytes as the table map before: nothing changed
+        if known is not None and same_definition(known, seen.schema):
+            self._active[table] = (seen, known)
             return
+        fresh = replace(seen.schema, version=(known.version + 1) if known else 1)
         self._schemas[table] = fresh
+        self._active[table] = (seen, fresh)
         items.append(
             SchemaChange(
                 "CREATE" if known is None else "ALTER",
@@ -502,6 +554,26 @@ class MySqlSource(Source):
                 self._position(),
             )
         )
+
+    def _learn_table_map(self, event: Any) -> _TableMap:
+        """What a TABLE_MAP the library parsed means (registered under its bytes for the reader)."""
+        table = TableId(str(event.schema), str(event.table))
+        if not self._captured(table):
+            seen = _TableMap(None, table)
+        else:
+            fresh = schema_from_table_map(
+                event, self.modes, version=1, key_columns=self.cfg.key_columns.get(str(table))
+            )
+            decoder = compile_decoder(event, options=self._decoder_options)
+            fresh = _with_decoder_wires(fresh, decoder)
+            full = len(fresh.columns)
+            fresh = without_columns(fresh, self.cfg.excludes_column)
+            kept = fresh.column_names if len(fresh.columns) < full else None
+            seen = _TableMap(event.get_table(), table, decoder, fresh, kept)
+        if len(self._maps) >= _MAX_KNOWN_MAPS:
+            self._maps.clear()
+        self._maps[event_body(event)] = seen
+        return seen
 
     def _ddl_for(self, table: TableId) -> str | None:
         """The latest DDL statement seen that names ``table`` (and is not yet attached), if any."""
@@ -533,45 +605,66 @@ class MySqlSource(Source):
         }
 
     def _rows(self, event: Any, items: list[Item]) -> None:
-        table = TableId(str(event.schema), str(event.table))
-        if not self._captured(table):
-            return
-        schema = self._schemas.get(table)
-        if schema is None:
+        seen = self._by_id.get(event.table_id)
+        if seen is None:
+            table = TableId(str(event.schema), str(event.table))
+            if not self._captured(table):
+                return
             raise TerminalError(f"a row of {table} arrived before its table definition; refusing to guess it")
-        pairs = self._decoders[table].decode(raw_rows(event))
-        op = {"c": Op.CREATE, "u": Op.UPDATE, "d": Op.DELETE}[_kind(event)]
+        assert seen.decoder is not None
+        table = seen.table
+        if event.__class__ is RowsData:
+            raw = rows_from_body(event.event_type, event.body, event.post_header_len)
+        else:
+            raw = raw_rows(event)
+        images = seen.decoder.decode_images(raw)  # an update's before and after images alternate
+        kept = seen.kept
+        if kept is not None:  # exclude_columns removed some
+            images = [{n: image[n] for n in kept if n in image} for image in images]
+        kind = raw.kind
+        update = kind is RowsKind.UPDATE
+        count = len(images) >> 1 if update else len(images)
+        first = 0
+        if self._skip:  # after a reconnect: row changes of the open transaction already emitted
+            first = min(self._skip, count)
+            self._skip -= first
+        self._emitted_in_txn += count
+        order = self._txn_order + first  # the skipped changes keep their places in the transaction
+        if first == count:
+            self._txn_order = order
+            return
+        op = _OPS[kind]
         ts = int(event.timestamp) * 1000
         now = int(time.time() * 1000)
-        pk = schema.primary_key
-        kept = self._kept_columns.get(table)
-        if kept is not None:  # exclude_columns removed some
-            pairs = [(_only(b, kept), _only(a, kept)) for b, a in pairs]
-        for i, (before, after) in enumerate(pairs):
-            if self._skip:
-                self._skip -= 1
-                self._emitted_in_txn += 1
-                continue
-            self._emitted_in_txn += 1
-            self._txn_order += 1
-            image = after if after is not None else before
-            key = {k: image[k] for k in pk} if pk and image is not None else None
-            items.append(
-                ChangeEvent(
-                    op,
-                    table,
-                    key,
-                    before,
-                    after,
-                    self._source_block(table, event, i),
-                    ts,
-                    now,
-                    self._gtid,
-                    self._txn_order,
-                    self._txn_order,
-                    MySqlPosition(self._file, int(event.packet.log_pos), None, self._server_id),
-                )
-            )
+        gtid = self._gtid
+        source = self._source_block(table, event, 0)
+        position = MySqlPosition(self._file, int(event.packet.log_pos), None, self._server_id)
+        key_columns = seen.key
+        single_key = key_columns[0] if len(key_columns) == 1 else None
+        append = items.append
+        copy = source.copy
+        change = ChangeEvent
+        before: dict[str, Any] | None = None
+        after: dict[str, Any] | None = None
+        for i in range(first, count):
+            if update:
+                before = images[2 * i]
+                image = after = images[2 * i + 1]
+            elif kind is RowsKind.WRITE:
+                image = after = images[i]
+            else:
+                image = before = images[i]
+            if single_key is not None:
+                key: dict[str, Any] | None = {single_key: image[single_key]}
+            elif key_columns:
+                key = {k: image[k] for k in key_columns}
+            else:
+                key = None
+            block = copy()
+            block["row"] = i
+            order += 1
+            append(change(op, table, key, before, after, block, ts, now, gtid, order, order, position))
+        self._txn_order = order
 
     def acknowledge(self, offset: SourceOffset) -> None:
         """MySQL keeps no replica state for us: the stored offset is all there is."""
@@ -592,10 +685,6 @@ class MySqlSource(Source):
 
 def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, (bytes, bytearray)) else str(value or "")
-
-
-def _only(image: dict[str, Any] | None, names: tuple[str, ...]) -> dict[str, Any] | None:
-    return None if image is None else {n: image[n] for n in names if n in image}
 
 
 def _with_decoder_wires(schema: TableSchema, decoder: RowDecoder) -> TableSchema:

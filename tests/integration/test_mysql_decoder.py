@@ -41,8 +41,8 @@ from connectors.mysql.decoder import (
     RawRows,
     RowDecoder,
     RowsKind,
-    _event_body,
     compile_decoder,
+    event_body,
     json_binary_to_text,
     parse_table_map,
     raw_rows,
@@ -133,6 +133,9 @@ def _decode(events: list[Any], options: DecoderOptions | None = None) -> list[De
             continue
         raw = raw_rows(event)
         pairs = decoders[event.table_id].decode(raw)
+        # the flat form the source uses: the same images, an update's before and after alternating
+        images = [image for pair in pairs for image in pair if image is not None or raw.kind is RowsKind.UPDATE]
+        assert decoders[event.table_id].decode_images(raw) == images
         assert event._RowsEvent__rows is None, "the library's lazy rows were evaluated"
         out.append(Decoded(event, decoders[event.table_id], raw, pairs))
     return out
@@ -865,7 +868,7 @@ def test_v2_rows_events_of_mysql_8_frame_like_v1(mysql_db: Any) -> None:
     decoded = _decode(_events(mysql_db, start))
     for d in decoded:
         v1 = d.raw
-        body = _event_body(d.event)
+        body = event_body(d.event)
         head, rest = body[:8], body[8:]
         for extra in (b"", b"\x01\x02\x00\x07"):  # none, and a partition-info field MySQL 8 may add
             v2_type = {23: 30, 24: 31, 25: 32}[d.event.event_type]
@@ -887,7 +890,7 @@ def test_unsupported_and_malformed_input_fails_closed(mysql_db: Any) -> None:
     bad_map, _bad_rows, ok_map, ok_rows = _events(mysql_db, start)
     with pytest.raises(SchemaError, match="cannot decode character set 'dec8'"):
         compile_decoder(bad_map)
-    table = parse_table_map(_event_body(bad_map), dbms="mariadb")
+    table = parse_table_map(event_body(bad_map), dbms="mariadb")
     assert [(c.name, c.charset) for c in table.columns] == [("id", None), ("a", "utf8mb4"), ("g", "dec8")]
 
     decoder = compile_decoder(ok_map)
@@ -897,10 +900,12 @@ def test_unsupported_and_malformed_input_fails_closed(mysql_db: Any) -> None:
         decoder.decode_rows(raw.data[:-1], raw.kind)  # a truncated string
     with pytest.raises(DecodeError, match="column 'a'"):
         decoder.decode_rows(raw.data[:5], raw.kind)  # cut before the length prefix
+    with pytest.raises(DecodeError, match="after image is missing"):
+        decoder.decode_rows(raw.data, RowsKind.UPDATE)  # one image where an update has two
     with pytest.raises(DecodeError, match="not a rows event"):
         raw_rows(_FakeEvent(39, b"\0" * 12, 1))  # MySQL's PARTIAL_UPDATE_ROWS_EVENT
     with pytest.raises(DecodeError, match="malformed TABLE_MAP"):
-        parse_table_map(_event_body(ok_map)[:20])
+        parse_table_map(event_body(ok_map)[:20])
 
 
 # --------------------------------------------------------------------------- MySQL binary JSON

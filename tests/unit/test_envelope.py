@@ -239,6 +239,31 @@ def test_change_event_round_trip(case: tuple[ChangeEvent, TableSchema], schemas:
         assert other.decode(key, value, event.table if give_table else None) == event
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(change_events(), st.booleans())
+def test_messages_for_writes_the_bytes_of_encode_key_and_value(
+    case: tuple[ChangeEvent, TableSchema], schemas: bool
+) -> None:
+    """The publishing hot path (messages_for) and the reference encoders give the same records."""
+    event, ts = case
+    codec = EnvelopeCodec(PREFIX, schemas=schemas)
+    key = codec.encode_key(event, ts)
+    expected = [(key, codec.encode_value(event, ts))]
+    if event.op is Op.DELETE and key is not None:
+        expected.append((key, None))
+    assert codec.messages_for(event, ts) == expected
+
+
+@pytest.mark.parametrize("part", ["key", "value"])
+def test_messages_for_names_the_part_that_is_not_json(part: str) -> None:
+    if part == "key":
+        event = _event(Op.CREATE, key={"id": 2**70})  # beyond 64 bits
+    else:
+        event = _event(Op.CREATE, after={"id": 42, "bio": object()})
+    with pytest.raises(TargetValueError, match=f"change event's {part} cannot be written as JSON"):
+        EnvelopeCodec(PREFIX).messages_for(event, _table())
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(change_events())
 def test_plain_envelope_shape(case: tuple[ChangeEvent, TableSchema]) -> None:
