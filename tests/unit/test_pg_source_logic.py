@@ -39,20 +39,36 @@ def test_stream_buffer_marks_itself_incomplete_without_a_first_segment() -> None
 
 
 def test_snapshot_progress_round_trip_and_view() -> None:
-    p = SnapshotProgress(["public.a", "public.b"], ["public.a"], "public.b", ["42", "x"], 7, 1500, 100,
-                         {"public.a": 1000, "public.b": 600})
+    p = SnapshotProgress(
+        ["public.a", "public.b"],
+        ["public.a"],
+        "public.b",
+        ["42", "x"],
+        7,
+        1500,
+        100,
+        {"public.a": 1000, "public.b": 600},
+    )
     back = SnapshotProgress.from_dict(p.to_dict())
     assert back.to_dict() == p.to_dict()
     view = p.view()
-    assert view == {"table": "public.b", "rows": 1500, "rows_total_estimate": 1500, "tables_done": 1,
-                    "tables_total": 2, "estimates": {"public.a": 1000, "public.b": 600}}
+    assert view == {
+        "table": "public.b",
+        "rows": 1500,
+        "rows_total_estimate": 1500,
+        "tables_done": 1,
+        "tables_total": 2,
+        "estimates": {"public.a": 1000, "public.b": 600},
+    }
 
 
 def _plan() -> TablePlan:
     wire_int = Wire("int32")
     wire_str = Wire("string")
-    cols = (Column("id", "integer", Logical.INT32, wire_int, False, position=1),
-            Column("name", "text", Logical.TEXT, wire_str, position=3))
+    cols = (
+        Column("id", "integer", Logical.INT32, wire_int, False, position=1),
+        Column("name", "text", Logical.TEXT, wire_str, position=3),
+    )
     schema = TableSchema(TableId("public", "t"), cols, ("id",))
     # column 2 of the full row ("secret") is excluded: it has no field
     return TablePlan(schema, ((0, "id", int), (2, "name", str.upper)), 3)
@@ -79,13 +95,16 @@ def test_libpq_url_drops_the_sqlalchemy_driver() -> None:
 
 def test_connect_errors_name_user_and_host_but_no_password() -> None:
     assert describe_url("postgresql://ann:pw@db.example:6543/shop") == ("ann", "db.example:6543", "shop")
-    exc = Exception('connection failed: connection to server at "10.0.0.1", port 6543 failed: FATAL:  '
-                    'password authentication failed for user "ann"')
+    exc = Exception(
+        'connection failed: connection to server at "10.0.0.1", port 6543 failed: FATAL:  '
+        'password authentication failed for user "ann"'
+    )
     err = connect_error(exc, "postgresql://ann:s3cret@db.example:6543/shop")
     text = str(err)
     assert "s3cret" not in text
-    assert text == ("cannot connect to PostgreSQL at db.example:6543 as 'ann': password authentication failed "
-                    'for user "ann"')
+    assert text == (
+        "cannot connect to PostgreSQL at db.example:6543 as 'ann': password authentication failed for user \"ann\""
+    )
 
 
 def test_table_plan_image_with_names_that_are_not_identifiers() -> None:
