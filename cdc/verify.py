@@ -78,7 +78,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from hashlib import blake2b
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 from cdc.events import Logical
@@ -239,6 +239,8 @@ def _canon_bool(value: Any) -> Canon:
 
 
 def _canon_int(value: Any) -> Canon:
+    if type(value) is int:
+        return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -317,6 +319,9 @@ def canonical_decimal(number: Decimal) -> Canon:
         if number.is_nan():
             return "NaN"
         return "-Infinity" if number.is_signed() else "Infinity"
+    text = str(number)
+    if "E" not in text and not ("." in text and text.endswith("0")) and text != "-0":
+        return number  # already plain, without trailing fractional zeros
     if number.is_zero():
         return Decimal(0)
     sign, digits, exponent = number.as_tuple()
@@ -350,7 +355,7 @@ def _as_text(value: Any) -> str:
 
 
 def _canon_str(value: Any) -> Canon:
-    return _as_text(value)
+    return value if type(value) is str else _as_text(value)
 
 
 def _canon_lower(value: Any) -> Canon:
@@ -502,11 +507,9 @@ def _canon_timetz(value: Any) -> Canon:
 
 
 def _format_timestamp(value: datetime, millis: bool) -> str:
-    micro = value.microsecond - value.microsecond % 1000 if millis else value.microsecond
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{micro:06d}"
-    )
+    if millis:
+        value = value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+    return value.isoformat(" ", "microseconds")
 
 
 def _timestamp_normaliser(spec: ColumnSpec, options: NormaliseOptions, *, zoned: bool, millis: bool) -> Normalise:
@@ -656,8 +659,7 @@ def _canon_other(value: Any) -> Canon:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """One normalised row: its key (normalised key values, ``()`` without a key), the digest of all
     its normalised values, and the values themselves (for listing differences)."""
 
