@@ -34,9 +34,12 @@ transactions, and with temporal, interval, JSON, network, money and bit types re
 server's text (exact, and ``infinity`` does not fail the driver). SQLite files are opened
 read-only (a missing file is an error, never created).
 
-**Consistency.** Nothing is locked: each table is read by one statement per side (per pass),
-which sees one moment of that database. On a running pipeline the comparison may catch changes
-in flight; callers poll until the report says equal.
+**Consistency.** Nothing is locked explicitly: each table is read by one statement per side
+(per pass), which sees one moment of that database. On a running pipeline the comparison may
+catch changes in flight; callers poll until the report says equal. Connections are short-lived
+(one per catalog read or table read), so no transaction stays open across tables; on MySQL a
+table's read holds the shared metadata lock any ``SELECT`` holds, so a DDL statement on that
+table waits until the table has been read (as with ``mysqldump --single-transaction``).
 
 Errors: connecting or reading raises :mod:`cdc.errors` types (:class:`~cdc.errors.ConnectError`
 for an unreachable server or refused credentials), with the URL's password redacted.
@@ -670,19 +673,19 @@ def verify_sink(
         stack.callback(source.close)
         target = _Side(sink.url.get_secret_value(), sink.name)
         stack.callback(target.close)
-        src_conn = stack.enter_context(source.connect())
-        tgt_conn = stack.enter_context(target.connect())
-        try:
-            tables = [
-                (t, n)
-                for t, n in _source_tables(src_conn, source.dialect)
-                if src_cfg.includes(t.schema, t.table) and sink.includes(str(t))
-            ]
-        except CdcError:
-            raise
-        except Exception as exc:
-            raise source.error(exc, "listing the source tables") from exc
-        verifier = _Verifier(src_cfg, writer, options, source, target, src_conn, tgt_conn, max_listed, chunk_rows)
+        # Connections are short-lived (one per catalog read or table stream): a transaction held open on
+        # a live MySQL source would keep metadata locks that block its DDL until verify ends.
+        with target.connect():
+            pass
+        with source.connect() as conn:
+            try:
+                listed = _source_tables(conn, source.dialect)
+            except CdcError:
+                raise
+            except Exception as exc:
+                raise source.error(exc, "listing the source tables") from exc
+        tables = [(t, n) for t, n in listed if src_cfg.includes(t.schema, t.table) and sink.includes(str(t))]
+        verifier = _Verifier(src_cfg, writer, options, source, target, max_listed, chunk_rows)
         for table, estimate in tables:
             if progress is None:
                 report.tables.append(verifier.table(table, None))
@@ -702,8 +705,6 @@ class _Verifier:
     options: NormaliseOptions
     source: _Side
     target: _Side
-    src_conn: sa.Connection
-    tgt_conn: sa.Connection
     max_listed: int
     chunk_rows: int
 
@@ -712,11 +713,13 @@ class _Verifier:
         tgt_schema, tgt_name = self.writer.target_name(table)
         label = f"{tgt_schema}.{tgt_name}" if tgt_schema else tgt_name
         try:
-            src_table = _read_catalog(self.src_conn, source.dialect, table.schema, table.table)
+            with source.engine.connect() as conn:
+                src_table = _read_catalog(conn, source.dialect, table.schema, table.table)
         except Exception as exc:
             raise source.error(exc, f"reading the definition of {table}") from exc
         try:
-            tgt_table = _read_catalog(self.tgt_conn, target.dialect, tgt_schema, tgt_name)
+            with target.engine.connect() as conn:
+                tgt_table = _read_catalog(conn, target.dialect, tgt_schema, tgt_name)
         except Exception as exc:
             raise target.error(exc, f"reading the definition of {label}") from exc
         if src_table is None:  # dropped since it was listed
