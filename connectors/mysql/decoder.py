@@ -19,6 +19,9 @@ compiled per table map and reused for every row of that table:
   table map's bytes (table id, columns, types, metadata) and the options.
 * :meth:`RowDecoder.decode_rows` turns the bytes into ``(before, after)`` row images: dicts
   ``column name -> value`` in Debezium's JSON payload representation (see :mod:`cdc.values`).
+  :meth:`RowDecoder.decode_images` gives the same images as one flat list, read by one
+  generated loop per event (what the source uses). :func:`rows_from_body` frames a rows event
+  from its own bytes (the source's binlog reader hands those over without a library event).
 
 Pure Python, ~12x the library's rows/s on an 8-column table (``bench/mysql_decoder.py``); the
 library is also wrong on several values this module gets right (negative fractional TIME,
@@ -622,9 +625,8 @@ def _decode_label(raw: bytes, charset: str | None, table: str, column: str) -> s
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RawRows:
-    """The undecoded rows of one rows event.
+class RawRows(NamedTuple):
+    """The undecoded rows of one rows event (a named tuple: one is made per rows event).
 
     ``data`` holds the row images back to back (for an update: before, after, before, ...);
     ``present`` is the columns-present bitmap of the (first) images, ``present_after`` that of
@@ -1534,6 +1536,7 @@ class RowDecoder:
         full = bytes([0xFF] * ((len(plans) + 7) // 8))
         self._full = full
         self._images: dict[bytes, _Layout] = {}
+        self._layouts: dict[bytes | None, _Layout] = {}  # by present bitmap as events carry it
         self._image(full)  # compile the common layout now, so that errors surface at compile time
 
     def _present_key(self, present: bytes | None) -> bytes:
@@ -1554,6 +1557,15 @@ class RowDecoder:
             found = _generate(plans, self.table)
             if len(self._images) < 64:
                 self._images[key] = found
+        return found
+
+    def _layout(self, present: bytes | None) -> _Layout:
+        """The layout of images whose present bitmap is ``present`` (None: every column)."""
+        found = self._layouts.get(present)
+        if found is None:
+            found = self._image(self._present_key(present))
+            if len(self._layouts) < 64:
+                self._layouts[present] = found
         return found
 
     def source(self, present: bytes | None = None) -> str:
@@ -1598,14 +1610,13 @@ class RowDecoder:
         """Every row image in ``raw``, in order (an update's before and after images alternate)."""
         buf = raw if type(raw) is bytes else bytes(raw)
         end = len(buf)
-        key = self._present_key(present)
-        layout = self._image(key)
+        layout = self._layout(present)
         out: list[Row] = []
-        after_key = key if present_after is None or kind is not RowsKind.UPDATE else self._present_key(present_after)
-        if after_key == key:  # one layout for every image: one generated loop
+        second = layout if present_after is None or kind is not RowsKind.UPDATE else self._layout(present_after)
+        if second is layout:  # one layout for every image: one generated loop
             pos = layout.images(buf, 0, end, out)
         else:  # an update whose after images have other columns present than its before images
-            image, image_after = layout.image, self._image(after_key).image
+            image, image_after = layout.image, second.image
             append = out.append
             pos = 0
             while pos < end:

@@ -1,7 +1,10 @@
 """The MySQL/MariaDB binlog source (streaming).
 
-python-mysql-replication speaks the replication protocol and parses events and table maps;
-this module turns them into cdc items:
+python-mysql-replication speaks the replication protocol; :mod:`connectors.mysql.reader` wraps
+its reader so that the events of every row change (a table map already seen, the rows event,
+XID, MariaDB GTID) skip the library's parsing, and :mod:`connectors.mysql.decoder` decodes the
+rows. What a table map's bytes mean (table, captured or not, decoder, definition) is worked out
+once per distinct table map. This module turns the events into cdc items:
 
 * a :class:`~cdc.events.SchemaChange` whenever a captured table's definition (from its
   FULL-metadata table map) is new or differs from the last one seen;
@@ -13,7 +16,8 @@ this module turns them into cdc items:
 
 Reconnects never replay or skip: the library's own reconnect (which re-sends the original
 start position, its issue #367) is disabled. A lost connection recreates the reader at the
-last checkpoint and skips exactly the row images of the open transaction already emitted.
+last checkpoint and skips exactly the row changes of the open transaction already emitted
+(they keep their places in the transaction's order).
 """
 
 from __future__ import annotations
@@ -49,7 +53,14 @@ from connectors.mysql.decoder import (
     rows_from_body,
 )
 from connectors.mysql.reader import KnownTableMap, MariadbGtid, RowsData, TableMapSeen, Xid, open_reader
-from connectors.mysql.schema import TypeModes, same_definition, schema_from_table_map, without_columns
+from connectors.mysql.schema import (
+    TypeModes,
+    ddl_column_defaults,
+    same_definition,
+    schema_from_table_map,
+    with_defaults,
+    without_columns,
+)
 
 __all__ = ["MySqlSource", "create_source"]
 
@@ -538,17 +549,19 @@ class MySqlSource(Source):
         active = self._active.get(table)
         if active is not None and active[0] is seen and active[1] is known:
             return  # the same bytes as the table map before: nothing changed
-        if known is not None and same_definition(known, seen.schema):
+        if known is not None and same_definition(known, with_defaults(seen.schema, {}, known)):
             self._active[table] = (seen, known)
             return
-        fresh = replace(seen.schema, version=(known.version + 1) if known else 1)
+        ddl = self._ddl_for(table)
+        fresh = with_defaults(seen.schema, ddl_column_defaults(ddl), known)
+        fresh = replace(fresh, version=(known.version + 1) if known else 1)
         self._schemas[table] = fresh
         self._active[table] = (seen, fresh)
         items.append(
             SchemaChange(
                 "CREATE" if known is None else "ALTER",
                 fresh,
-                self._ddl_for(table),
+                ddl,
                 self._source_block(table, event, 0),
                 int(event.timestamp) * 1000,
                 self._position(),
