@@ -504,8 +504,10 @@ def ordered_comparable(keys: Sequence[Logical], dialects: Sequence[Dialect], opt
     for kind in keys:
         if kind in _UNORDERED_KEYS:
             return False
-        if kind is Logical.INTERVAL and options.interval_handling is IntervalHandling.STRING:
-            return False
+        if kind is Logical.INTERVAL and (
+            options.interval_handling is IntervalHandling.STRING or any(d != "postgresql" for d in dialects)
+        ):
+            return False  # MySQL and SQLite hold intervals as ISO 8601 text
         if kind in _SQLITE_TEXT_KEYS and "sqlite" in dialects:
             return False
     return True

@@ -402,3 +402,42 @@ def test_row_digests_depend_on_every_normalised_value() -> None:
     b = make_row((1, "1.5", "x"), n, [0])
     c = make_row((1, "1.5", None), n, [0])
     assert a.key == (1,) and a.digest == b.digest != c.digest
+
+
+# --------------------------------------------------------------------------- the SQL reader's pure parts
+
+
+def test_catalog_types_map_to_the_kinds_the_sources_use() -> None:
+    from connectors.sql.verify import mysql_logical, pg_logical
+
+    assert mysql_logical("bit", "bit(1)") is Logical.BOOLEAN
+    assert mysql_logical("bit", "bit(8)") is Logical.BITS
+    assert mysql_logical("bigint", "bigint(20) unsigned") is Logical.UINT64
+    assert mysql_logical("bigint", "bigint(20)") is Logical.INT64
+    assert mysql_logical("tinyint", "tinyint(1)") is Logical.INT8  # not a boolean, as in the MySQL source
+    assert mysql_logical("timestamp", "timestamp(3)") is Logical.TIMESTAMPTZ
+    assert mysql_logical("datetime", "datetime(6)") is Logical.TIMESTAMP
+    assert mysql_logical("longtext", "longtext") is Logical.TEXT  # MariaDB's JSON
+    assert mysql_logical("point", "point") is Logical.GEOMETRY
+    assert mysql_logical("vector", "vector(3)") is Logical.UNKNOWN
+    assert pg_logical("bpchar", "b") is Logical.STRING
+    assert pg_logical("mood", "e") is Logical.ENUM
+    assert pg_logical("jsonb", "b") is Logical.JSON
+    assert pg_logical("tsvector", "b") is Logical.UNKNOWN
+
+
+def test_keys_are_streamed_in_order_only_where_both_engines_sort_like_the_canonical_values() -> None:
+    from connectors.sql.verify import ordered_comparable
+
+    numeric = NormaliseOptions()
+    assert ordered_comparable([Logical.INT64], ("mysql", "postgresql"), numeric)
+    assert ordered_comparable([Logical.STRING, Logical.DATE], ("mysql", "sqlite"), numeric)
+    assert ordered_comparable([Logical.DECIMAL], ("mysql", "postgresql"), numeric)
+    assert not ordered_comparable([Logical.DECIMAL], ("mysql", "sqlite"), numeric)  # exact text in SQLite
+    assert not ordered_comparable([Logical.UINT64], ("mysql", "sqlite"), numeric)
+    assert not ordered_comparable([Logical.ENUM], ("mysql", "mysql"), numeric)  # sorts by member index
+    assert not ordered_comparable([Logical.INET], ("postgresql", "mysql"), numeric)
+    assert ordered_comparable([Logical.INTERVAL], ("postgresql", "mysql"), numeric) is False
+    assert ordered_comparable([Logical.INTERVAL], ("postgresql", "postgresql"), numeric)
+    string = NormaliseOptions(interval_handling=IntervalHandling.STRING)
+    assert not ordered_comparable([Logical.INTERVAL], ("postgresql", "postgresql"), string)
