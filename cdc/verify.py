@@ -1013,12 +1013,17 @@ def compare_ordered(
             t_done = _fill(t_buf, t_iter, chunk_rows)
         if not s_buf and not t_buf and s_done and t_done:
             return
-        boundary = chunk_boundary(s_buf[-1].key if s_buf else None, s_done, t_buf[-1].key if t_buf else None, t_done)
-        s_chunk = _take(s_buf, boundary)
-        t_chunk = _take(t_buf, boundary)
-        diff.source_rows += len(s_chunk)
-        diff.target_rows += len(t_chunk)
-        compare_chunk(s_chunk, t_chunk, diff)
+        try:
+            boundary = chunk_boundary(
+                s_buf[-1].key if s_buf else None, s_done, t_buf[-1].key if t_buf else None, t_done
+            )
+            s_chunk = _take(s_buf, boundary)
+            t_chunk = _take(t_buf, boundary)
+            diff.source_rows += len(s_chunk)
+            diff.target_rows += len(t_chunk)
+            compare_chunk(s_chunk, t_chunk, diff)
+        except TypeError:  # the two sides' keys are not comparable with each other (an unreadable value)
+            raise OutOfOrder("target") from None
         if on_rows is not None:
             on_rows(len(s_chunk))
 

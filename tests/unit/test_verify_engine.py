@@ -441,3 +441,17 @@ def test_keys_are_streamed_in_order_only_where_both_engines_sort_like_the_canoni
     assert ordered_comparable([Logical.INTERVAL], ("postgresql", "postgresql"), numeric)
     string = NormaliseOptions(interval_handling=IntervalHandling.STRING)
     assert not ordered_comparable([Logical.INTERVAL], ("postgresql", "postgresql"), string)
+
+
+def test_keys_of_different_types_on_the_two_sides_fall_back_instead_of_failing() -> None:
+    n = norm(Logical.DATE)
+    source = [make_row((v,), [n], [0]) for v in ("2024-01-01", "2024-01-02")]
+    target = [make_row((v,), [n], [0]) for v in ("2024-01-01", "garbage")]
+    with pytest.raises(OutOfOrder):
+        compare_ordered(iter(source), iter(target), TableDiff("db.t", "t", ("d",), ("d",)), chunk_rows=1)
+    with pytest.raises(OutOfOrder):  # one row per side: no side is out of order, the sides do not compare
+        compare_ordered(iter(source[:1]), iter(target[1:]), TableDiff("db.t", "t", ("d",), ("d",)), chunk_rows=1)
+    d = TableDiff("db.t", "t", ("d",), ("d",))
+    compare_partitioned(lambda: source, lambda: target, d, keyed=True)
+    assert (d.missing_count, d.extra_count, d.different_count) == (1, 1, 0)
+    assert d.to_json()["differences"]["extra_in_target"]["keys"][0]["d"].startswith("<unreadable")
