@@ -142,6 +142,7 @@ class SourceWorker(Worker):
             self.publisher = KafkaPublisher(cfg.bus.to_settings(), cfg.name, cfg.topic_prefix)
             stored = self.publisher.open()
             history = self.publisher.history.load()
+            self.publisher.learn_schemas(history)
         else:
             from cdc.bus.direct import DirectBus
 

@@ -29,7 +29,7 @@ from cdc.bus.base import Consumer, Message, Producer, TopicPartition
 from cdc.bus.kafka import KafkaSettings, client_factory
 from cdc.connector import Sink
 from cdc.envelope import EnvelopeCodec, heartbeat_topic, schema_change_topic
-from cdc.errors import DecodeError, TargetValueError
+from cdc.errors import DecodeError, SchemaError, TargetValueError
 from cdc.events import ChangeEvent, TableId
 
 __all__ = ["KafkaSinkRunner", "RunnerStats"]
@@ -177,7 +177,13 @@ class KafkaSinkRunner:
             events.append(event)
             sources.append(msg)
         try:
-            self.sink.write_batch(self.pipeline, events, partitions=offsets)
+            try:
+                self.sink.write_batch(self.pipeline, events, partitions=offsets)
+            except SchemaError:
+                # Rows of a definition the sink has not seen yet (a column added): the change is
+                # on the schema topic, which the publisher flushed before sending those rows.
+                self._catch_up_schemas()
+                self.sink.write_batch(self.pipeline, events, partitions=offsets)
         except (DecodeError, TargetValueError):
             if self.on_error == "fail":
                 raise

@@ -368,6 +368,13 @@ class KafkaPublisher:
             self._saved = self._txn_offset
         self._txn_offset = None
 
+    def learn_schemas(self, changes: Sequence[SchemaChange]) -> None:
+        """Know the definitions in ``changes`` (the schema history a source resumes with, oldest
+        first): a source that resumes knowing a table's definition announces it again only when
+        it changes, yet its rows must be encoded from the first one."""
+        for change in changes:
+            self._schemas[change.schema.table] = change.schema
+
     def publish(self, items: Sequence[Item]) -> None:
         exactly_once = self.settings.exactly_once
         codec = self.codec
@@ -403,6 +410,9 @@ class KafkaPublisher:
                 self._send(schema_change_topic(self.prefix), key, value)
                 hkey, hvalue = self.history.record(item)
                 self._send(self.history.topic, hkey, hvalue)
+                # A sink that meets a row of the new definition reads the schema topic up to its
+                # end: the change must be there before any later row is sent (DDL is rare).
+                self.producer.flush(30.0)
             elif isinstance(item, Checkpoint):
                 self._begin()
                 self._close_segment(item.offset)

@@ -34,6 +34,7 @@ Types follow Debezium's MySQL mapping (``cdc.values`` builds the wire schemas):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -281,3 +282,151 @@ def without_columns(schema: TableSchema, excluded: Any) -> TableSchema:
 def same_definition(a: TableSchema, b: TableSchema) -> bool:
     """True when two definitions describe the same columns and key (versions aside)."""
     return a.columns == b.columns and a.primary_key == b.primary_key and a.table == b.table
+
+
+# ----------------------------------------------------------------------------------- column defaults
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<q>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")      # a quoted string
+    | (?P<b>`(?:[^`]|``)*`)                               # a quoted identifier
+    | (?P<n>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)     # a number
+    | (?P<w>[A-Za-z_$][\w$]*)                             # a word
+    | (?P<p>.)                                            # punctuation
+    )""",
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def _tokens(statement: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos, end = 0, len(statement)
+    while pos < end:
+        m = _TOKEN.match(statement, pos)
+        if m is None or m.end() == pos:
+            break
+        pos = m.end()
+        kind = m.lastgroup
+        if kind is not None:
+            out.append((kind, m.group(kind)))
+    return out
+
+
+def _name(kind: str, text: str) -> str:
+    return text[1:-1].replace("``", "`") if kind == "b" else text
+
+
+def ddl_column_defaults(statement: str | None) -> dict[str, str]:
+    """Literal defaults of the columns an ``ALTER TABLE … ADD [COLUMN]`` statement adds, by column name.
+
+    A value is SQL literal text as PostgreSQL's catalog would show it: a quoted string
+    (``'dflt'``), a number, ``NULL``, ``TRUE`` or ``FALSE``. Expressions (``CURRENT_TIMESTAMP``,
+    ``(uuid())``) are left out: their value for existing rows is not knowable from the statement.
+    Only what is certain is returned; anything the tokenizer does not follow yields nothing.
+
+    The binlog's TABLE_MAP carries no defaults, yet a column added with one has that value in
+    every existing row without any row event (an instant ADD COLUMN): the sink must add the
+    column with the same default, or the target's existing rows would read NULL.
+    """
+    if not statement:
+        return {}
+    toks = _tokens(statement)
+    words = [t.upper() if k == "w" else None for k, t in toks]
+    if len(toks) < 3 or words[0] != "ALTER":
+        return {}
+    out: dict[str, str] = {}
+    depth = 0
+    i = 0
+    while i < len(toks):
+        kind, text = toks[i]
+        if kind == "p" and text == "(":
+            depth += 1
+        elif kind == "p" and text == ")":
+            depth -= 1
+        elif depth == 0 and words[i] == "ADD":
+            j = i + 1
+            if j < len(toks) and words[j] == "COLUMN":
+                j += 1
+            if j + 2 < len(toks) and words[j] == "IF" and words[j + 1] == "NOT" and words[j + 2] == "EXISTS":
+                j += 3
+            if j < len(toks) and toks[j][0] in ("w", "b") and words[j] not in _NOT_COLUMNS:
+                column = _name(*toks[j])
+                k, d = j + 1, 0
+                while k < len(toks) and not (d == 0 and toks[k] == ("p", ",")):
+                    tk, tt = toks[k]
+                    if tk == "p" and tt == "(":
+                        d += 1
+                    elif tk == "p" and tt == ")":
+                        if d == 0:
+                            break
+                        d -= 1
+                    elif d == 0 and words[k] == "DEFAULT" and k + 1 < len(toks):
+                        literal = _literal(toks, words, k + 1)
+                        if literal is not None:
+                            out[column] = literal
+                    k += 1
+                i = k
+                continue
+        i += 1
+    return out
+
+
+_NOT_COLUMNS = frozenset(
+    {
+        "INDEX",
+        "KEY",
+        "UNIQUE",
+        "PRIMARY",
+        "CONSTRAINT",
+        "FOREIGN",
+        "FULLTEXT",
+        "SPATIAL",
+        "PARTITION",
+        "CHECK",
+        "PERIOD",
+        "SYSTEM",
+    }
+)
+
+
+def _literal(toks: list[tuple[str, str]], words: list[str | None], at: int) -> str | None:
+    kind, text = toks[at]
+    follows = toks[at + 1] if at + 1 < len(toks) else ("p", ",")
+    if follows[0] == "p" and follows[1] == "(":
+        return None  # a function call
+    if kind == "q" and text[0] == "'":
+        body = text[1:-1]
+        value = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body.replace("''", "'"))
+        return "'" + value.replace("'", "''") + "'"
+    if kind == "n":
+        return text
+    if kind == "p" and text in "+-" and at + 1 < len(toks) and toks[at + 1][0] == "n":
+        return text + toks[at + 1][1]
+    if words[at] in ("NULL", "TRUE", "FALSE"):
+        return words[at]
+    return None
+
+
+_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
+
+
+def with_defaults(schema: TableSchema, defaults: dict[str, str], previous: TableSchema | None) -> TableSchema:
+    """``schema`` with column defaults: those ``defaults`` gives (a DDL statement's), else the
+    previous definition's for a column of the same name and type (a TABLE_MAP never carries any)."""
+    from dataclasses import replace
+
+    before = {c.name: c for c in previous.columns} if previous is not None else {}
+    changed = False
+    columns = []
+    for c in schema.columns:
+        default = defaults.get(c.name)
+        if default is None:
+            old = before.get(c.name)
+            if old is not None and old.native_type == c.native_type:
+                default = old.default
+        if default != c.default:
+            columns.append(replace(c, default=default))
+            changed = True
+        else:
+            columns.append(c)
+    return replace(schema, columns=tuple(columns)) if changed else schema

@@ -64,7 +64,9 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import operator
+import re
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,6 +116,8 @@ if TYPE_CHECKING:
     from cdc.config import SinkConfig
 
 __all__ = ["COPY_THRESHOLD", "POSITIONS_TABLE", "RejectedValue", "SqlSink", "StaleBatchError", "create_sink"]
+
+log = logging.getLogger("cdc.sink")
 
 #: Rows of one table and column set from which a PostgreSQL batch goes through COPY and a merge.
 COPY_THRESHOLD: Final = 2000
@@ -757,10 +761,41 @@ class SqlSink(Sink):
                     name = column.name.casefold() if fold else column.name
                     if name in existing:
                         continue
-                    conn.execute(AddColumn(table, sa.Column(column.name, column.type, nullable=True)))
+                    self._add_column(conn, target, column.name, column.type, column.column.default)
         except Exception as exc:
             raise translate(exc, sink=self.name, doing=f"adding columns to {target.label}") from exc
         target.verified = True
+
+    def _add_column(self, conn: sa.Connection, target: _Target, name: str, type_: Any, default_sql: str | None) -> None:
+        """``ALTER TABLE … ADD COLUMN``, with the source column's default when it is a literal.
+
+        A column added to the source with a default has that value in every existing row, and no
+        row event says so (an instant ADD COLUMN): adding it here with the same default gives the
+        target's existing rows the same value. A default the target refuses (a type it cannot
+        take) is left out with a warning: existing rows then read NULL until they change.
+        """
+        table = target.table
+        default = _server_default(default_sql, type_)
+        if default is not None:
+            try:
+                column = sa.Column(name, type_, nullable=True, server_default=default)
+                if self.dialect == "postgresql":  # a failed statement would abort the transaction
+                    with conn.begin_nested():
+                        conn.execute(AddColumn(table, column))
+                else:  # MySQL commits DDL implicitly (no savepoint survives it); a failed one changes nothing
+                    conn.execute(AddColumn(table, column))
+                return
+            except sa_exc.DBAPIError as exc:
+                log.warning(
+                    "sink %s: the target refused the default %s of the new column %s of %s (%s); the column is "
+                    "added without it, so rows that existed before it read NULL until they change",
+                    self.name,
+                    default_sql,
+                    name,
+                    target.label,
+                    type(exc.orig).__name__,
+                )
+        conn.execute(AddColumn(table, sa.Column(name, type_, nullable=True)))
 
     def _verify(self, conn: sa.Connection, target: _Target) -> None:
         """With ``schema_evolution: none``, make sure the target table exists before the first write."""
@@ -1258,3 +1293,33 @@ def _show_key(key: Mapping[str, Any] | None) -> str:
 def _like_prefix(prefix: str) -> str:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+_QUOTED_DEFAULT = re.compile(r"^\(?'((?:[^']|'')*)'\)?(?:::[\w .\"\[\]()]+)?$", re.DOTALL)
+_NUMBER_DEFAULT = re.compile(r"^\(?([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\)?(?:::[\w .\"]+)?$")
+
+
+def _server_default(sql: str | None, type_: Any) -> Any:
+    """A column default as a SQLAlchemy ``server_default``, when ``sql`` is a literal (a quoted
+    string, possibly with a PostgreSQL cast, a number, TRUE or FALSE); None for no default, NULL,
+    and expressions, whose value for existing rows cannot be known here."""
+    if sql is None:
+        return None
+    text = sql.strip()
+    is_bool = isinstance(type_, sa.Boolean)
+    m = _QUOTED_DEFAULT.match(text)
+    if m is not None:
+        value = m.group(1).replace("''", "'")
+        if is_bool and value.lower() in ("0", "1", "t", "f", "true", "false"):
+            return sa.text("true" if value.lower() in ("1", "t", "true") else "false")
+        return value  # SQLAlchemy quotes it
+    m = _NUMBER_DEFAULT.match(text)
+    if m is not None:
+        number = m.group(1)
+        if is_bool and number in ("0", "1"):
+            return sa.text("true" if number == "1" else "false")
+        return sa.text(number)  # digits, sign, point and exponent only (the pattern)
+    upper = text.upper()
+    if upper in ("TRUE", "FALSE"):
+        return sa.text(upper.lower())
+    return None
