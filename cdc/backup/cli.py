@@ -420,7 +420,13 @@ def _split_tables(_ctx: click.Context, _param: click.Parameter, value: tuple[str
     "position (binlog FILE:POS, PostgreSQL LSN); 'backup' replays nothing. Default: everything Kafka holds.",
 )
 @click.option("--follow", is_flag=True, help="After the replay, keep applying new changes until SIGTERM.")
-@click.option("--parallel", default=2, show_default=True, type=click.IntRange(1, 64), help="Tables loaded at once.")
+@click.option(
+    "--parallel",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Chunks loaded at once (of one table or several), each in its own target transaction.",
+)
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1), help="Events per transaction.")
 def restore_command(
     *,

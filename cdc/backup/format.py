@@ -43,13 +43,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import hmac
 import os
 import re
 import secrets
 import shutil
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -350,10 +353,22 @@ class ChunkCodec:
 
     def encode(self, rows: Sequence[Mapping[str, Any]], file: str) -> bytes:
         """The stored bytes of a chunk holding ``rows`` at path ``file`` of the backup."""
+        return self.seal(self.lines(rows), file)
+
+    @staticmethod
+    def lines(rows: Sequence[Mapping[str, Any]]) -> bytes:
+        """``rows`` as JSON lines (the uncompressed content of a chunk)."""
+        dumps = orjson.dumps
+        # (not OPT_APPEND_NEWLINE: orjson then leaves each small result in an oversized buffer)
+        return b"".join([dumps(row) + b"\n" for row in rows])
+
+    def seal(self, text: bytes, file: str) -> bytes:
+        """The stored bytes of a chunk whose content is ``text``: compressed, then encrypted with a key.
+
+        Holds the GIL only briefly (zstandard and the cipher release it), so it can run in a thread
+        while the next rows are read."""
         import zstandard
 
-        dumps = orjson.dumps
-        text = b"".join(dumps(row) + b"\n" for row in rows)
         frame = zstandard.ZstdCompressor(level=self.level, write_checksum=True).compress(text)
         if self.keys is None:
             return frame
@@ -386,10 +401,9 @@ class ChunkCodec:
             text = zstandard.ZstdDecompressor().decompress(frame)
         except zstandard.ZstdError as exc:
             raise BackupCorruptError(f"{where}: {chunk.file} does not decompress: {exc}") from exc
-        try:
-            rows = [orjson.loads(line) for line in text.splitlines() if line]
-        except orjson.JSONDecodeError as exc:
-            raise BackupCorruptError(f"{where}: {chunk.file} holds a line that is not JSON") from exc
+        rows = _json_lines(text)
+        if rows is None:
+            raise BackupCorruptError(f"{where}: {chunk.file} holds a line that is not a JSON object")
         if len(rows) != chunk.rows:
             raise BackupCorruptError(f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}")
         return rows
@@ -404,6 +418,29 @@ class ChunkCodec:
             )
         if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), chunk.sha256):
             raise BackupCorruptError(f"{where}: {chunk.file} does not match its SHA-256: it was altered or damaged")
+
+
+def _json_lines(text: bytes) -> list[dict[str, Any]] | None:
+    """The JSON objects of a chunk's lines, or None if a line is not a JSON object.
+
+    JSON text never holds a raw line feed (inside strings it is escaped), so the lines joined
+    with commas form one JSON array, which is parsed in one call; each element is then checked to
+    be an object, so a damaged chunk that still parses (a line split in two) is refused too."""
+    body = text.strip(b"\n").replace(b"\n", b",")
+    if not body:
+        return []
+    paused = gc.isenabled()
+    gc.disable()  # the rows are acyclic: spare the collector scanning them as they are built
+    try:
+        rows = orjson.loads(b"[" + body + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    finally:
+        if paused:
+            gc.enable()
+    if not all(type(row) is dict for row in rows):
+        return None
+    return list(rows)
 
 
 def read_chunk(directory: Path, chunk: ChunkInfo, where: str) -> bytes:
@@ -441,6 +478,12 @@ class _OpenTable:
     entry: TableEntry
     index: int
     rows: list[dict[str, Any]] = field(default_factory=list)
+    written: int = 0  # chunks handed to the sealing thread
+    pending: list[Future[ChunkInfo]] = field(default_factory=list)  # in chunk order, not yet in entry.chunks
+
+
+#: Chunks being compressed and written at most, beyond which adding rows waits (bounds memory).
+MAX_PENDING_CHUNKS = 2
 
 
 class BackupWriter:
@@ -475,6 +518,10 @@ class BackupWriter:
         self._tables: dict[TableId, _OpenTable] = {}
         self._lock: BinaryIO | None = None
         self._dirs: set[Path] = set()
+        # chunks are compressed, encrypted, written and fsynced by one thread (those steps release the
+        # GIL), while the caller goes on reading and encoding rows
+        self._sealer: ThreadPoolExecutor | None = None
+        self._inflight: deque[Future[ChunkInfo]] = deque()
 
     def open(self) -> None:
         """Create ``<id>.partial/`` and lock it; BackupError if the destination cannot take it."""
@@ -521,12 +568,42 @@ class BackupWriter:
         if folder not in self._dirs:
             folder.mkdir(exist_ok=True)
             self._dirs.add(folder)
-        name = f"data/{t.index:04d}/{len(t.entry.chunks):06d}.jsonl.zst" + (".aes" if self.keys else "")
-        data = self.chunks.encode(rows, name)
-        _write_file(self.partial / name, data)
-        t.entry.chunks.append(ChunkInfo(name, len(rows), len(data), hashlib.sha256(data).hexdigest()))
+        name = f"data/{t.index:04d}/{t.written:06d}.jsonl.zst" + (".aes" if self.keys else "")
+        t.written += 1
+        text = self.chunks.lines(rows)  # needs the GIL: here; the rest in the sealing thread
+        if self._sealer is None:
+            self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-backup-write")
+        future = self._sealer.submit(self._seal, text, name, len(rows))
+        t.pending.append(future)
         t.entry.rows += len(rows)
-        self.bytes_written += len(data)
+        self._inflight.append(future)
+        while len(self._inflight) > MAX_PENDING_CHUNKS:
+            self._result(self._inflight.popleft())  # raises the thread's error here
+
+    def _seal(self, text: bytes, name: str, rows: int) -> ChunkInfo:
+        data = self.chunks.seal(text, name)
+        _write_file(self.partial / name, data)
+        self.bytes_written += len(data)  # only this thread writes it
+        return ChunkInfo(name, rows, len(data), hashlib.sha256(data).hexdigest())
+
+    def _result(self, future: Future[ChunkInfo]) -> ChunkInfo:
+        try:
+            return future.result()
+        except OSError as exc:
+            raise BackupError(f"cannot write backup {self.backup_id}: {exc.strerror or exc}") from exc
+
+    def wait(self) -> None:
+        """Wait until every full chunk of the rows added so far is written (rows of chunks not yet full
+        stay buffered until more rows fill them, or until :meth:`commit`)."""
+        self._drain()
+
+    def _drain(self) -> None:
+        """Wait for every chunk handed to the sealing thread; record them in their tables, in order."""
+        for t in sorted(self._tables.values(), key=lambda t: t.index):
+            for future in t.pending:
+                t.entry.chunks.append(self._result(future))
+            t.pending = []
+        self._inflight.clear()
 
     def tables(self) -> list[TableEntry]:
         return [t.entry for t in sorted(self._tables.values(), key=lambda t: t.index)]
@@ -538,6 +615,7 @@ class BackupWriter:
         for t in self._tables.values():
             self._flush(t, t.rows)
             t.rows = []
+        self._drain()
         manifest = Manifest(
             id=self.backup_id,
             pipeline=pipeline,
@@ -569,11 +647,19 @@ class BackupWriter:
 
     def abort(self) -> None:
         """Remove the partial backup (after a failure). Safe to call more than once."""
+        self._stop_sealer()
         self._release()
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self.partial)
 
+    def _stop_sealer(self) -> None:
+        if self._sealer is not None:
+            self._sealer.shutdown(wait=True, cancel_futures=True)  # nothing writes into what is removed
+            self._sealer = None
+        self._inflight.clear()
+
     def _release(self) -> None:
+        self._stop_sealer()
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 self._lock.close()

@@ -9,12 +9,14 @@ same arguments finishes it and gives the same result:
    :class:`~cdc.errors.BackupCorruptError`); each chunk is checked again as it is loaded. The
    target remembers the restore's arguments under the pipeline key ``restore:<backup id>``; a
    target holding a restore of that backup with other arguments is refused.
-2. **Bulk load.** Per table (``--parallel`` tables at a time, one sink per thread), the table is
-   created with the sink's type mapping from the definition in the manifest, and each chunk is
-   applied as one batch of ``op: r`` events through :meth:`~cdc.connector.Sink.write_batch`
-   (PostgreSQL: ``COPY`` into a staging table and one merge; MySQL/MariaDB: multi-row upserts),
-   together with the number of chunks done (pipeline key ``restore:<id>:<table>``). A rerun skips
-   the chunks done.
+2. **Bulk load.** Every table is created with the sink's type mapping from the definition in
+   the manifest; then each chunk is applied as one batch of ``op: r`` events through
+   :meth:`~cdc.connector.Sink.write_batch` (PostgreSQL: ``COPY`` into a staging table and one
+   merge; MySQL/MariaDB: multi-row upserts), together with a marker that it is done (pipeline key
+   ``restore:<id>:<table>#<chunk>``). ``--parallel`` chunks load at once, one sink per thread,
+   the chunks of one table side by side (one thread converts rows while the target writes
+   another's). A rerun skips the chunks done; a chunk that hits a transient error (a deadlock)
+   is tried again.
 3. **Replay** (Kafka bus). The change topics are read from the first record at or after the
    backup's start (minus :data:`~cdc.backup.topics.CLOCK_MARGIN_MS`); an event whose source
    position is at or before the backup's position is already in the backup and skipped. (The
@@ -55,10 +57,11 @@ of the same restore).
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,7 +73,14 @@ from cdc.backup.catalog import Catalog
 from cdc.backup.create import QUIET, Reporter, backups_config, keys_for
 from cdc.backup.format import ChunkCodec, Manifest, TableEntry, read_chunk, show_position
 from cdc.envelope import EnvelopeCodec
-from cdc.errors import BackupError, ConfigError, ConnectionLostError, DecodeError, PositionLostError
+from cdc.errors import (
+    BackupError,
+    ConfigError,
+    ConnectionLostError,
+    DecodeError,
+    PositionLostError,
+    TransientError,
+)
 from cdc.events import ChangeEvent, Op, TableId
 from cdc.positions import MySqlPosition, PgPosition, Position, SourceOffset, parse_lsn
 
@@ -94,6 +104,8 @@ __all__ = [
 SINK_NAME = "restore"
 #: How long a restore to a time or position waits for the pipeline to publish up to it.
 CATCH_UP_WAIT_S = 60.0
+#: How often a chunk is tried when the target reports a transient error (a deadlock, a lost connection).
+CHUNK_ATTEMPTS = 3
 
 #: Per position kind, the position a replay orders and cuts a change event by, when it is not the event's
 #: own ``position``. The replay's rules need a position that orders transactions in commit order and is
@@ -213,13 +225,22 @@ def restore_key(backup_id: str) -> str:
     return f"restore:{backup_id}"
 
 
-def _table_key(backup_id: str, table: TableId) -> str:
-    key = f"restore:{backup_id}:{table}"
+def _chunk_key(backup_id: str, table: TableId, chunk: int) -> str:
+    """The pipeline key a restore marks chunk ``chunk`` of ``table`` loaded under (with the rows)."""
+    key = f"restore:{backup_id}:{table}#{chunk}"
     if len(key) <= 200:
         return key
     import hashlib
 
-    return f"restore:{backup_id}:#{hashlib.sha256(str(table).encode()).hexdigest()[:32]}"
+    return f"restore:{backup_id}:#{hashlib.sha256(str(table).encode()).hexdigest()[:32]}#{chunk}"
+
+
+@dataclass
+class _TableTask:
+    """A table's progress task and how many of its chunks are still to load."""
+
+    task: Any
+    left: int
 
 
 def _now_ms() -> int:
@@ -287,6 +308,7 @@ class _Restore:
         self.result = RestoreResult(manifest.id, [str(e.table) for e in entries])
         self._abort = threading.Event()
         self._lock = threading.Lock()
+        self._tasks: dict[TableId, _TableTask] = {}
 
     def includes(self, table: TableId) -> bool:
         name = str(table)
@@ -302,61 +324,102 @@ class _Restore:
     # ------------------------------------------------------------------ phase 2: bulk load
 
     def load(self) -> None:
+        """Load every chunk of every table, ``parallel`` chunks at a time (one sink per thread).
+
+        Chunks are taken biggest table first, in order; with two or more threads, the chunks of one
+        table load side by side, so one thread converts rows while the target writes another's."""
         entries = sorted(self.entries, key=lambda e: -e.rows)  # the biggest first: the others fill in
-        if self.parallel == 1 or len(entries) <= 1:
-            for entry in entries:
-                self._load_table(entry)
+        work = [(entry, i) for entry in entries for i in range(len(entry.chunks))]
+        self._tasks = {
+            entry.table: _TableTask(
+                self.progress.start_task(f"load {entry.table}", entry.rows or None), len(entry.chunks)
+            )
+            for entry in entries
+        }
+        for entry in entries:
+            if not entry.chunks:
+                self.progress.finish(self._tasks[entry.table].task)
+        queue = iter(work)
+        threads = min(self.parallel, len(work))
+        if threads <= 1:
+            self._load_chunks(queue)
             return
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(entries)), thread_name_prefix="cdc-restore") as ex:
-            futures = [ex.submit(self._load_table, e) for e in entries]
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cdc-restore") as ex:
+            futures = [ex.submit(self._load_chunks, queue) for _ in range(threads)]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f for f in done if f.exception() is not None), None)
             if failed is not None:
                 self._abort.set()
-                for f in futures:
-                    f.cancel()
                 wait(futures)
                 exc = failed.exception()
                 assert exc is not None
                 raise exc
 
-    def _load_table(self, entry: TableEntry) -> None:
+    def _load_chunks(self, queue: Iterator[tuple[TableEntry, int]]) -> None:
+        """Take chunks off ``queue`` (shared by the threads) until it is empty; one sink for all of them."""
+        sink = self.new_sink()
+        applied: set[TableId] = set()
+        codec = ChunkCodec(self.manifest.id, self.keys)
+        try:
+            while not self._abort.is_set():
+                with self._lock:
+                    item = next(queue, None)
+                if item is None:
+                    return
+                entry, i = item
+                if entry.table not in applied:
+                    sink.apply_schema(entry.schema(self.codec))
+                    applied.add(entry.table)
+                rows = self._load_chunk(sink, codec, entry, i)
+                with self._lock:
+                    task = self._tasks[entry.table]
+                    task.left -= 1
+                    if rows is None:
+                        self.result.skipped_chunks += 1
+                    else:
+                        self.result.loaded_rows += rows
+                self.progress.advance(task.task, entry.chunks[i].rows)
+                if task.left == 0:
+                    self.progress.finish(task.task)
+        finally:
+            sink.close()
+
+    def _load_chunk(self, sink: Sink, codec: ChunkCodec, entry: TableEntry, i: int) -> int | None:
+        """Load chunk ``i`` of ``entry`` with its done-marker in the same transaction; the rows loaded,
+        or None when an earlier run had loaded it. A transient error (a deadlock, a lost connection)
+        is retried: the chunk's transaction either happened whole or not at all."""
         manifest = self.manifest
         where = f"backup {manifest.id}"
-        chunks = ChunkCodec(manifest.id, self.keys)
+        key = _chunk_key(manifest.id, entry.table, i)
+        if sink.applied(key) is not None:
+            return None
+        chunk = entry.chunks[i]
+        data = read_chunk(self.path, chunk, where)
         source = {
             "connector": manifest.source,
             "snapshot": "true",
             "db": entry.table.schema,
             "table": entry.table.table,
         }
-        task = self.progress.start_task(f"load {entry.table}", entry.rows or None)
-        sink = self.new_sink()
+        paused = gc.isenabled()
+        gc.disable()  # tens of thousands of acyclic events: spare the collector scanning them
         try:
-            sink.apply_schema(entry.schema(self.codec))
-            key = _table_key(manifest.id, entry.table)
-            done = sink.applied(key)
-            first = int(done.snapshot.get("chunk", 0)) if done is not None else 0
-            for i, chunk in enumerate(entry.chunks):
-                if self._abort.is_set():
-                    return
-                if i < first:
-                    with self._lock:
-                        self.result.skipped_chunks += 1
-                    self.progress.advance(task, chunk.rows)
-                    continue
-                rows = chunks.decode(read_chunk(self.path, chunk, where), chunk, where)
-                events = [
-                    ChangeEvent(Op.READ, entry.table, None, None, row, source, manifest.snapshot_ms) for row in rows
-                ]
-                offset = SourceOffset(manifest.position, "snapshot", {"chunk": i + 1, "chunks": len(entry.chunks)})
-                sink.write_batch(key, events, offset=offset)
-                with self._lock:
-                    self.result.loaded_rows += len(rows)
-                self.progress.advance(task, len(rows))
+            rows = codec.decode(data, chunk, where)
+            table, at, read = entry.table, manifest.snapshot_ms, Op.READ
+            events = [ChangeEvent(read, table, None, None, row, source, at) for row in rows]
         finally:
-            sink.close()
-            self.progress.finish(task)
+            if paused:
+                gc.enable()
+        offset = SourceOffset(manifest.position, "snapshot", {"chunk": i + 1, "chunks": len(entry.chunks)})
+        for attempt in range(CHUNK_ATTEMPTS):
+            try:
+                sink.write_batch(key, events, offset=offset)
+                break
+            except TransientError:
+                if attempt == CHUNK_ATTEMPTS - 1 or self._abort.is_set():
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        return len(rows)
 
     # ------------------------------------------------------------------ phase 3: replay
 

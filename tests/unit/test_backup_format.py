@@ -199,6 +199,7 @@ def test_a_killed_writer_leaves_only_a_partial_directory_that_is_never_listed(tm
         t = TableId("shop", "items")
         w.add_table(_change(t))
         w.add_rows(t, _rows(12))
+        w.wait()
         print("written", flush=True)
         os.kill(os.getpid(), 9)
         """
