@@ -313,8 +313,10 @@ LABELS = {
 }
 
 
-COLUMNS = ["engine", "case", "rows", "wall_s", "rows_per_s", "x_native", "cpu_s", "peak_rss_mb", "size_mb"]
-COLUMNS.append("size_vs_native")
+COLUMNS = [
+    *("engine", "case", "rows", "wall_s", "rows_per_s", "x_native"),
+    *("cpu_s", "peak_rss_mb", "size_mb", "size_vs_native", "load_1m"),
+]
 
 
 def main() -> int:
@@ -350,6 +352,7 @@ def main() -> int:
                     "cpu_s": out["cpu_s"],
                     "peak_rss_mb": out["peak_rss_mb"],
                     "size_mb": out["size_bytes"] / 2**20 if "size_bytes" in out else None,
+                    "load_1m": os.getloadavg()[0],  # other work on the machine skews every figure
                 }
                 if kind.startswith("cdc"):
                     native = measured[kind.replace("cdc", "native")]
