@@ -25,8 +25,9 @@ quoted by the dialect, never formatted into SQL) with untyped columns, so every 
 the driver returns it and :func:`cdc.verify.normaliser` sees the driver's own types. Both sides
 stream through server-side cursors (PyMySQL's unbuffered cursor, a psycopg named cursor), so
 memory holds one chunk per side. String key columns are sorted by code point on both sides
-(PostgreSQL ``COLLATE "C"``, MySQL the charset's ``_bin`` collation; SQLite and the sink's MySQL
-tables already compare binary), so that the engines' orders agree.
+(PostgreSQL ``COLLATE "C"``, MySQL the charset's binary no-pad collation
+(:func:`code_point_collation`); SQLite and the sink's MySQL tables already compare that way), so
+that the engines' orders agree.
 
 Sessions are pinned so values read the same on every server: MySQL in UTC (``TIMESTAMP`` values
 as UTC wall time); PostgreSQL in UTC with ``DateStyle ISO``, ``IntervalStyle iso_8601``, read-only
@@ -50,7 +51,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -283,18 +284,29 @@ def _read_catalog(conn: sa.Connection, dialect: Dialect, schema: str | None, nam
     return _sqlite_catalog(conn, name)
 
 
+def code_point_collation(charset: str, *, mariadb: bool) -> str:
+    """The MySQL collation of ``charset`` that sorts by code point without padding (trailing spaces
+    count, as in Python and PostgreSQL's ``"C"``): MariaDB's ``<charset>_nopad_bin``, MySQL 8's
+    ``utf8mb4_0900_bin``; elsewhere ``<charset>_bin`` (padding; the order check catches the rest)."""
+    if mariadb:
+        return f"{charset}_nopad_bin"
+    return "utf8mb4_0900_bin" if charset == "utf8mb4" else f"{charset}_bin"
+
+
 def _mysql_catalog(conn: sa.Connection, schema: str | None, name: str) -> _Table | None:
     params = {"s": schema, "t": name}
     rows = conn.execute(_MYSQL_COLUMNS, params).all()
     if not rows:
         return None
+    mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
     columns = []
     for col, data_type, column_type, nullable, charset, collation in rows:
         base = str(data_type).upper()
         logical = mysql_logical(str(data_type), str(column_type))
         collate = None
-        if collation and not str(collation).endswith("_bin") and charset:
-            collate = f"{charset}_bin"
+        if collation and charset:
+            wanted = code_point_collation(str(charset), mariadb=mariadb)
+            collate = wanted if str(collation) != wanted else None
         columns.append(
             _Column(
                 str(col),
@@ -530,7 +542,7 @@ class _Plan:
         stmt = sa.select(*cols)
         return stmt.order_by(*self.order) if ordered and self.order else stmt
 
-    def rows(self, ordered: bool, chunk_rows: int) -> Iterator[Row]:
+    def rows(self, ordered: bool, chunk_rows: int) -> Generator[Row, None, None]:
         doing = f"reading {self.label}"
         try:
             with self.side.engine.connect() as conn:
@@ -538,8 +550,13 @@ class _Plan:
                     self.select(ordered)
                 )
                 norms, keys = self.normalisers, self.key_positions
-                for raw in result:
-                    yield make_row(raw, norms, keys)
+                try:
+                    for raw in result:
+                        yield make_row(raw, norms, keys)
+                finally:
+                    # Stopped early (a fallback): end the server-side cursor before the connection goes
+                    # back to the pool (PyMySQL reads what is left of an unbuffered result).
+                    result.close()
         except CdcError:
             raise
         except Exception as exc:
@@ -582,8 +599,8 @@ def _count(side: _Side, schema: str | None, name: str, label: str) -> int:
         raise side.error(exc, f"counting the rows of {label}") from exc
 
 
-def _empty() -> Iterator[Row]:
-    return iter(())
+def _empty() -> Generator[Row, None, None]:
+    yield from ()
 
 
 def _compare_table(
@@ -596,17 +613,19 @@ def _compare_table(
     chunk_rows: int,
     on_rows: Callable[[int], None] | None,
 ) -> None:
-    def target_rows(in_order: bool) -> Iterable[Row]:
+    def target_rows(in_order: bool) -> Generator[Row, None, None]:
         return target.rows(in_order, chunk_rows) if target is not None else _empty()
 
     if keyed and ordered:
+        src_rows, tgt_rows = source.rows(True, chunk_rows), target_rows(True)
         try:
-            compare_ordered(
-                source.rows(True, chunk_rows), target_rows(True), diff, chunk_rows=chunk_rows, on_rows=on_rows
-            )
+            compare_ordered(src_rows, tgt_rows, diff, chunk_rows=chunk_rows, on_rows=on_rows)
             return
         except OutOfOrder:
             diff.reset("partitioned")
+        finally:  # end both reads (and their server-side cursors) now, not when collected
+            src_rows.close()
+            tgt_rows.close()
     else:
         diff.reset("partitioned" if keyed else "multiset")
     largest = max(source.count(), target.count() if target is not None else 0)
