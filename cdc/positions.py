@@ -54,6 +54,7 @@ class Position(ABC):
         return self.sort_key() < other.sort_key()
 
     def __str__(self) -> str:
+        """The position as a person (and ``cdc restore --until``) writes it."""
         return self.sort_key()
 
 
@@ -83,6 +84,10 @@ class MySqlPosition(Position):
     def _fields(self) -> dict[str, Any]:
         return {"file": self.file, "pos": self.pos, "gtid_set": self.gtid_set, "server_id": self.server_id}
 
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.pos}"
+        return f"{text} (GTID {self.gtid_set})" if self.gtid_set else text
+
     def __hash__(self) -> int:
         return hash((self.file, self.pos, self.gtid_set, self.server_id))
 
@@ -101,6 +106,9 @@ class PgPosition(Position):
 
     def _fields(self) -> dict[str, Any]:
         return {"lsn": format_lsn(self.lsn), "txid": self.txid}
+
+    def __str__(self) -> str:
+        return format_lsn(self.lsn)
 
     def __hash__(self) -> int:
         return hash((self.lsn, self.txid))
