@@ -218,7 +218,15 @@ def status(config_path: Path, as_json: bool) -> None:
 @_CONFIG
 @click.option("--sink", "sink_name", metavar="NAME", help="Compare only this sink's target (default: every sink).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(config_path: Path, sink_name: str | None, as_json: bool) -> None:
+@click.option(
+    "--reads",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Reads of a sink found different (each after it caught up): a live pipeline's in-flight rows are not "
+    "differences.",
+)
+def verify(config_path: Path, sink_name: str | None, as_json: bool, reads: int) -> None:
     """Compare source and target tables by row count and checksums over key ranges.
 
     Exit 0 when equal, 1 when they differ (the differences are listed), 2 on error.
@@ -231,7 +239,7 @@ def verify(config_path: Path, sink_name: str | None, as_json: bool) -> None:
         raise CdcError(f"--sink {sink_name}: no sink of that name in the config (sinks: {', '.join(names) or 'none'})")
     if not names:
         raise CdcError("the config has no sinks: there is no target to compare the source with")
-    reports = verify_config(config, [sink_name] if sink_name else names)
+    reports = verify_config(config, [sink_name] if sink_name else names, reads=reads)
     equal = all(r.equal for r in reports.values())
     if as_json:
         click.echo(json.dumps({"equal": equal, "sinks": {n: r.to_json() for n, r in reports.items()}}, indent=2))

@@ -225,7 +225,7 @@ def _oldest_unapplied_age(reader: Any, applied: dict[Any, int], behind: dict[Any
 # ---------------------------------------------------------------------------------------------
 
 
-def verify_config(config: Config, sink_names: Sequence[str]) -> dict[str, VerifyReport]:
+def verify_config(config: Config, sink_names: Sequence[str], *, reads: int = 3) -> dict[str, VerifyReport]:
     """Compare the source's captured tables with each named sink's target tables (``cdc verify``).
 
     Every sink's connector does the reading, in its package's ``verify`` module
@@ -236,8 +236,11 @@ def verify_config(config: Config, sink_names: Sequence[str]) -> dict[str, Verify
     without ``verify``, :class:`~cdc.errors.ConnectError` when the source or a target cannot be
     reached, and other :class:`~cdc.errors.CdcError` types when reading fails.
 
-    Reads a moment of each table without locking anything; on a running pipeline, poll until
-    equal. Shows progress (rows compared per table) on a terminal, nothing otherwise.
+    Reads a moment of each table without locking anything. On a live pipeline a row changed
+    just now may not have reached the target yet, so a sink found different is read again, up
+    to ``reads`` times in all, each time after waiting (up to :data:`SETTLE_S`) for the sink to
+    report no unapplied events: a difference is reported only when it survived every read.
+    Shows progress (rows compared per table) on a terminal, nothing otherwise.
     """
     import importlib
 
@@ -258,5 +261,35 @@ def verify_config(config: Config, sink_names: Sequence[str]) -> dict[str, Verify
     reports: dict[str, VerifyReport] = {}
     with Progress(f"{config.name}: verify") as progress:
         for sc, verify_sink in verifiers:
-            reports[sc.name] = verify_sink(config, sc, progress=progress)
+            report = verify_sink(config, sc, progress=progress)
+            for _ in range(reads - 1):
+                if report.equal:
+                    break
+                _settle(config, sc.name)
+                report = verify_sink(config, sc, progress=progress)
+            reports[sc.name] = report
     return reports
+
+
+#: How long ``verify_config`` waits for a sink to apply what is pending before reading again.
+SETTLE_S = 30.0
+
+
+def _settle(config: Config, sink_name: str) -> None:
+    """Wait until ``sink_name`` reports no unapplied events (or :data:`SETTLE_S` passes); a
+    pipeline that is not running, or whose lag cannot be read, gets a short pause instead."""
+    import time
+
+    deadline = time.monotonic() + SETTLE_S
+    time.sleep(0.5)
+    while time.monotonic() < deadline:
+        try:
+            lag = status(config)["sinks"].get(sink_name, {}).get("lag_events")
+        except CdcError:
+            return
+        if lag is None:  # not known (the direct bus keeps no backlog): give the pipeline a moment
+            time.sleep(2.0)
+            return
+        if lag == 0:
+            return
+        time.sleep(0.5)
