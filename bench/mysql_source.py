@@ -9,8 +9,10 @@ On the local stack, for multi-row transactions (1,000 rows each) and single-row 
   timed until the last transaction's checkpoint is acknowledged by Kafka, with kafka-python
   and with confluent-kafka.
 
-Every case runs in its own process (CPU seconds and peak RSS are its own). Target (issue #4):
-at least 4× the raw library rate into Kafka on multi-row transactions, about 60k rows/s.
+Every case runs in its own process (CPU seconds and peak RSS are its own), ``BENCH_MYSQL_SOURCE_REPEAT``
+times (default 3); the fastest run of each case is reported, the library's as much as cdc's.
+Target (issue #4): at least 4× the raw library rate into Kafka on multi-row transactions,
+about 60k rows/s.
 
 Usage: python bench/mysql_source.py [ROWS]   (default 100000 multi-row; single-row uses ROWS/5)
        python bench/mysql_source.py --profile multi|single [ROWS] [CLIENT]
@@ -125,6 +127,17 @@ def case_source(db: str, rows: int, start: list[Any], client: str) -> dict[str, 
     return {"rows_per_s": rows / m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mb": m.peak_rss_mb}
 
 
+def best_of(repeat: int, kind: str, args: list[str]) -> dict[str, Any]:
+    """The fastest of ``repeat`` runs of one case, each in a fresh process (the machine is shared:
+    the best run is the one least disturbed by other work)."""
+    runs = []
+    for _ in range(repeat):
+        runs.append(run_case(HERE, "--case", kind, *args))
+        time.sleep(0.5)
+    best = max(runs, key=lambda r: r["rows_per_s"])
+    return {**best, "runs": repeat}
+
+
 def cleanup(dbs: list[str]) -> None:
     from cdc.bus.kafka import KafkaSettings, client_factory
 
@@ -170,6 +183,7 @@ def main() -> int:
         print(json.dumps(out))
         return 0
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else int(env("BENCH_MYSQL_SOURCE_ROWS", "100000"))
+    repeat = max(1, int(env("BENCH_MYSQL_SOURCE_REPEAT", "3")))
     results: list[dict[str, Any]] = []
     dbs: list[str] = []
     try:
@@ -180,16 +194,17 @@ def main() -> int:
             results.append({"workload": label, "case": "MariaDB write", "rows": n,
                             "rows_per_s": info["write_rows_per_s"]})
             args = [db, str(n), str(info["start"][0]), str(info["start"][1])]
-            lib = run_case(HERE, "--case", "library", *args)
-            results.append({"workload": label, "case": "library decode", "rows": n, **lib})
+            lib = best_of(repeat, "library", args)
+            results.append({"workload": label, "case": "library decode", "rows": n, **lib,
+                            "rows_per_cpu_s": n / lib["cpu_s"]})
             for client in ("kafka-python", "confluent-kafka"):
-                out = run_case(HERE, "--case", client, *args)
+                out = best_of(repeat, client, args)
                 results.append({"workload": label, "case": f"cdc -> Kafka ({client})", "rows": n, **out,
-                                "x_library": out["rows_per_s"] / lib["rows_per_s"]})
-                time.sleep(0.5)
+                                "rows_per_cpu_s": n / out["cpu_s"], "x_library": out["rows_per_s"] / lib["rows_per_s"]})
     finally:
         cleanup(dbs)
-    print_table(results, ["workload", "case", "rows", "rows_per_s", "x_library", "cpu_s", "peak_rss_mb"])
+    print_table(results, ["workload", "case", "rows", "rows_per_s", "x_library", "rows_per_cpu_s", "cpu_s",
+                          "peak_rss_mb", "runs"])
     multi = [r for r in results if r["workload"] == "multi-row txns" and r["case"].startswith("cdc")]
     for r in multi:
         ok = r["x_library"] >= 4 and r["rows_per_s"] >= 60_000
