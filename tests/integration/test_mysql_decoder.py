@@ -91,26 +91,44 @@ def _position(cur: Any) -> tuple[str, int]:
 
 
 def _events(mysql_db: Any, start: tuple[str, int]) -> list[Any]:
-    """Table maps and rows events of the test's database from ``start`` to the end of the binlog."""
+    """Table maps and rows events of the test's database from ``start`` to the end of the binlog as
+    it is now. Read in blocking mode up to that end: a non-blocking dump may stop short of a commit
+    that has just returned to the client."""
+    import pymysql
     from pymysqlreplication import BinLogStreamReader
+    from pymysqlreplication.event import HeartbeatLogEvent, XidEvent
     from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
     params = services.mysql_params(mysql_db.server_url, database="")
+    admin = pymysql.connect(**params)
+    try:
+        with admin.cursor() as cur:
+            end = _position(cur)
+    finally:
+        admin.close()
+    wanted = (TableMapEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
     reader = BinLogStreamReader(
         connection_settings={k: params[k] for k in ("host", "port", "user", "password")},
         server_id=random.randint(1_000_000, 2**31),
-        only_events=[TableMapEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+        only_events=[*wanted, XidEvent, HeartbeatLogEvent],  # these two move the position when nothing else does
         only_schemas=[mysql_db.name],
         log_file=start[0],
         log_pos=start[1],
         resume_stream=True,
-        blocking=False,
+        blocking=True,
+        slave_heartbeat=0.2,
         enable_logging=False,
     )
+    out = []
     try:
-        return list(reader)
+        for event in reader:
+            if isinstance(event, wanted):
+                out.append(event)
+            if (str(reader.log_file), int(reader.log_pos)) >= end:
+                break
     finally:
         reader.close()
+    return out
 
 
 @dataclass
