@@ -102,6 +102,13 @@ class MariaDb(Engine):
         conn.commit()
         conn.close()
 
+    def create_database(self) -> None:
+        conn = self.connect("")
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{self.name}` CHARACTER SET utf8mb4")
+        conn.commit()
+        conn.close()
+
     def insert(self, cur: Any, table: str, first: int, last: int) -> None:
         cur.execute(
             f"INSERT INTO `{table}` (id, grp, amount, note, created) "  # noqa: S608 - generated names
@@ -149,7 +156,7 @@ class Postgres(Engine):
     def insert(self, cur: Any, table: str, first: int, last: int) -> None:
         cur.execute(
             f'INSERT INTO "{self.name}"."{table}" (id, grp, amount, note, created) '  # noqa: S608
-            "SELECT g, g % 100, g / 100.0, 'note-' || g, clock_timestamp()::timestamp "
+            "SELECT g, g %% 100, g / 100.0, 'note-' || g, clock_timestamp()::timestamp "
             "FROM generate_series(%s::bigint, %s::bigint) g",
             (first, last),
         )
@@ -301,7 +308,8 @@ def run_case(direction: str, env: dict[str, str]) -> dict[str, Any]:
         source = Postgres(pg_url, tag, own_database=True)
         target = MariaDb(mysql_url, tag)
         source_yaml = f"  type: postgres\n  url: {source.db_url}\n"  # type: ignore[attr-defined]
-        target_url = mysql_url
+        target_url = mysql_url.rstrip("/") + f"/{tag}"  # the sink keeps its positions in this database
+        target.create_database()
         captured = f"{tag}.items"
     work = Path(tempfile.mkdtemp(prefix="cdc-bench-e2e-"))
     config = work / "cdc.yaml"

@@ -440,6 +440,14 @@ class SinkConfig(ConfigModel):
                 f"{url.scheme}:// is not a supported target; use a SQLAlchemy URL with scheme {schemes} "
                 "(optionally with +driver)"
             )
+        if url.dialect in ("mysql", "mariadb"):
+            path = urlsplit(url.get_secret_value()).path.strip("/")
+            if not path:
+                raise ValueError(
+                    "a MySQL/MariaDB target URL must name a database (mysql://user@host:3306/DATABASE): the sink "
+                    "keeps its applied positions there, and tables go to the database named after their source "
+                    "schema or database"
+                )
         return url
 
     @property

@@ -411,6 +411,7 @@ def test_unknown_keys_suggest_the_closest(sections: dict[str, Any], expected: st
         ({"sinks": ["a"]}, "sinks[0]: must be a mapping (got 'a')"),
         ({"bus": {"type": "direct"}, "sinks": []}, "sinks: bus.type direct needs at least one sink"),
         ({"sinks": [{"name": "a", "url": "redis://r/"}]}, "sinks[0].url: redis:// is not a supported target"),
+        ({"sinks": [{"name": "a", "url": "mysql://u@db:3306/"}]}, "sinks[0].url: a MySQL/MariaDB target URL must"),
     ],
 )
 def test_bad_values(sections: dict[str, Any], expected: str) -> None:
