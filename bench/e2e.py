@@ -390,6 +390,10 @@ def run_case(direction: str, env: dict[str, str], client: str) -> dict[str, Any]
         caught_up = sampler.wait_for(next_id - 1, 120)
         lags = sampler.lags(commits)
         sent = published.lags(commits)
+        if os.environ.get("E2E_DUMP"):  # per-transaction figures, to see when lag spikes
+            Path(os.environ["E2E_DUMP"]).write_text(
+                json.dumps({"commits": commits, "applied": lags, "published": sent, "seen": sampler.seen})
+            )
         result.update(
             publish_lag_p50_ms=round(percentile(sent, 50) * 1000, 1),
             publish_lag_p99_ms=round(percentile(sent, 99) * 1000, 1),

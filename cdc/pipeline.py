@@ -63,7 +63,7 @@ STABLE_AFTER_S = 60.0
 SHUTDOWN_BUDGET_S = 9.0
 #: The longest a source batches events before they are published: a bound on the latency
 #: batching adds (more events per batch raise throughput; ``max_batch_events`` caps their number).
-READ_BATCH_S = 0.05
+READ_BATCH_S = 0.02
 _TEXT_BINARY = {BinaryHandling.BASE64, BinaryHandling.BASE64_URL_SAFE, BinaryHandling.HEX}
 
 

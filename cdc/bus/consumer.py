@@ -20,6 +20,7 @@ dead-letter topic with the reason in headers, and the runner goes on; with
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -29,10 +30,13 @@ from cdc.bus.base import Consumer, Message, Producer, TopicPartition
 from cdc.bus.kafka import KafkaSettings, client_factory
 from cdc.connector import Sink
 from cdc.envelope import EnvelopeCodec, heartbeat_topic, schema_change_topic
-from cdc.errors import DecodeError, SchemaError, TargetValueError
+from cdc.errors import CdcError, DecodeError, SchemaError, TargetValueError
 from cdc.events import ChangeEvent, TableId
 
 __all__ = ["KafkaSinkRunner", "RunnerStats"]
+
+#: Group offsets (a hint; the target holds the applied positions) are committed this often.
+COMMIT_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -84,6 +88,8 @@ class KafkaSinkRunner:
         self._schema_topic = schema_change_topic(prefix)
         self._schema_offset = 0
         self._known_tables: set[TableId] = set()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         self.stats = RunnerStats()
 
     # ------------------------------------------------------------------ lifecycle
@@ -98,8 +104,15 @@ class KafkaSinkRunner:
         consumer.subscribe(pattern=pattern, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._consumer = consumer
 
+    def _commit_hint(self) -> None:
+        if self._uncommitted and self._consumer is not None:
+            self._consumer.commit(dict(self._uncommitted))
+            self._uncommitted.clear()
+
     def close(self) -> None:
         if self._consumer is not None:
+            with contextlib.suppress(CdcError):  # a hint only; the target holds the positions
+                self._commit_hint()
             self._consumer.close()
             self._consumer = None
         if self._dlq is not None:
@@ -188,7 +201,13 @@ class KafkaSinkRunner:
             if self.on_error == "fail":
                 raise
             events = self._apply_one_by_one(events, sources, offsets)
-        consumer.commit(offsets)  # a hint; the target holds the truth
+        # Group offsets are a hint (the target holds the truth, read on assignment): committed at
+        # most once a second and on close, not in every batch's path.
+        self._uncommitted.update(offsets)
+        now = time.monotonic()
+        if now - self._committed_at >= COMMIT_INTERVAL_S:
+            self._commit_hint()
+            self._committed_at = now
         self._count(events)
         return len(events)
 
