@@ -257,3 +257,9 @@ from cdc.backup.cli import backup_group, restore_command  # noqa: E402
 
 cli.add_command(backup_group, "backup")
 cli.add_command(restore_command, "restore")
+
+# Sources and sinks of configs (cdc/manage.py); it imports no driver either.
+from cdc.manage import sinks_group, sources_group  # noqa: E402
+
+cli.add_command(sources_group, "sources")
+cli.add_command(sinks_group, "sinks")
