@@ -30,6 +30,7 @@ transaction boundaries, so a shutdown, like a crash, resumes exactly where it le
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -361,6 +362,9 @@ class _Supervised(threading.Thread):
             started = time.monotonic()
             try:
                 worker.start()
+                # Modules, clients and definitions loaded by start() live as long as the process:
+                # out of the collector's way, a full collection does not walk them again and again.
+                gc.freeze()
                 if metrics is not None:
                     metrics.up(worker.component, True)
                 while not stopping.is_set():
