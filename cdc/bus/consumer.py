@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cdc import failpoints
 from cdc.bus.base import Consumer, Message, Producer, TopicPartition
 from cdc.bus.kafka import KafkaSettings, client_factory
 from cdc.connector import Sink
@@ -201,6 +202,7 @@ class KafkaSinkRunner:
             if self.on_error == "fail":
                 raise
             events = self._apply_one_by_one(events, sources, offsets)
+        failpoints.hit("sink.after_apply")
         # Group offsets are a hint (the target holds the truth, read on assignment): committed at
         # most once a second and on close, not in every batch's path.
         self._uncommitted.update(offsets)
@@ -208,6 +210,7 @@ class KafkaSinkRunner:
         if now - self._committed_at >= COMMIT_INTERVAL_S:
             self._commit_hint()
             self._committed_at = now
+            failpoints.hit("sink.after_offsets")
         self._count(events)
         return len(events)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from cdc import failpoints
 from cdc.bus.base import Batch, ClientFactory, Producer, TopicSpec
 from cdc.envelope import EnvelopeCodec, heartbeat_topic, schema_change_topic, topic_for
 from cdc.errors import ConfigError, ConnectionLostError, DecodeError, SchemaError, TerminalError
@@ -432,6 +433,7 @@ class KafkaPublisher:
                         self._commit_txn()
             else:  # pragma: no cover - typing makes this unreachable
                 raise TerminalError(f"cannot publish {type(item).__name__}")
+        failpoints.hit("publisher.after_send")
         if not self._txn_open:
             self._close_segment(None)  # the part of a transaction sent so far: tracked, not a boundary
         self.pump()

@@ -15,9 +15,15 @@ from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssi
 from kafka.structs import OffsetAndMetadata
 
 from cdc.bus.base import Admin, Batch, ClientFactory, Consumer, Message, Producer, TopicPartition, TopicSpec
-from cdc.errors import CdcError, ConnectError, ConnectionLostError, PermissionDeniedError, TerminalError
+from cdc.errors import CdcError, ConfigError, ConnectError, ConnectionLostError, PermissionDeniedError, TerminalError
 
 __all__ = ["KafkaPythonFactory", "translate"]
+
+
+#: kafka-python 2.x raised NoBrokersAvailable when no bootstrap server answered; 3.x does not have it.
+_NO_BROKERS: tuple[type[BaseException], ...] = tuple(
+    c for c in (getattr(kerrors, "NoBrokersAvailable", None),) if isinstance(c, type)
+)
 
 
 def translate(exc: BaseException, what: str) -> CdcError:
@@ -25,7 +31,9 @@ def translate(exc: BaseException, what: str) -> CdcError:
     if isinstance(exc, CdcError):
         return exc
     text = f"{what}: {type(exc).__name__}: {exc}"
-    if isinstance(exc, kerrors.NoBrokersAvailable):
+    if isinstance(exc, kerrors.KafkaConfigurationError):
+        return TerminalError(f"{what}: the Kafka client refused its settings: {exc}", hint="check bus.properties")
+    if _NO_BROKERS and isinstance(exc, _NO_BROKERS):
         return ConnectError(
             f"{what}: no Kafka broker answers at the configured bootstrap servers",
             hint="check bus.bootstrap_servers and that the broker runs",
@@ -325,8 +333,16 @@ class KafkaPythonFactory(ClientFactory):
             "bootstrap_servers": bootstrap_servers.split(","),
             "client_id": client_id,
             "metrics_enabled": False,
-            **(extra or {}),
         }
+        # bus.properties: each client takes the settings it knows; a setting none knows is an error
+        props = dict(extra or {})
+        known = (
+            set(KafkaProducer.DEFAULT_CONFIG) | set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaAdminClient.DEFAULT_CONFIG)
+        )
+        unknown = sorted(k for k in props if k not in known)
+        if unknown:
+            raise ConfigError([f"bus.properties: {k}: not a kafka-python setting" for k in unknown])
+        self._properties = props
 
     def producer(
         self,
@@ -339,6 +355,7 @@ class KafkaPythonFactory(ClientFactory):
     ) -> Producer:
         config: dict[str, Any] = {
             **self._common,
+            **self._for(KafkaProducer),
             "acks": "all",
             "enable_idempotence": True,
             "compression_type": compression,
@@ -376,9 +393,14 @@ class KafkaPythonFactory(ClientFactory):
             # two-core machine 10 s (the default) expired the session mid-batch, forcing a rejoin
             "session_timeout_ms": 30_000,
             "heartbeat_interval_ms": 3_000,
+            **self._for(KafkaConsumer),  # after cdc's defaults: tuning is the user's call
             **(extra or {}),
         }
         return _Consumer(config)
 
     def admin(self) -> Admin:
-        return _Admin({k: v for k, v in self._common.items() if k in KafkaAdminClient.DEFAULT_CONFIG})
+        common = {k: v for k, v in self._common.items() if k in KafkaAdminClient.DEFAULT_CONFIG}
+        return _Admin({**common, **self._for(KafkaAdminClient)})
+
+    def _for(self, client: Any) -> dict[str, Any]:
+        return {k: v for k, v in self._properties.items() if k in client.DEFAULT_CONFIG}
