@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.cdc_process import ROOT, CdcRun, cdc, wait_for
 
 pytestmark = pytest.mark.integration
