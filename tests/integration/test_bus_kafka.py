@@ -142,13 +142,15 @@ def _run_source(bootstrap: str, pipeline: str, eos: bool, client: str, kill_afte
            "1" if eos else "0", client]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     resume = -1
+    saved = False
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("resume"):
             resume = int(line.split()[1])
+        saved = saved or line.startswith("saved")  # an offset is stored and acknowledged
         if kill_after is not None and line.startswith("progress"):
             _, n, _, committed = line.split()
-            if int(n) >= kill_after and int(committed) > 0:
+            if int(n) >= kill_after and int(committed) > 0 and saved:
                 os.kill(proc.pid, signal.SIGKILL)
                 break
     proc.wait(120)

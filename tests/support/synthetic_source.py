@@ -52,6 +52,7 @@ def main() -> None:
                                                   "lsn": start, "txId": 0, "version": "cdc", "name": pipeline},
                               0) for s in schemas])
     print(f"resume {start}", flush=True)
+    saved = False
     for n in range(start + 1, n_txns + 1):
         table = schemas[n % n_tables]
         now = int(time.time() * 1000)
@@ -65,6 +66,12 @@ def main() -> None:
                                      now, now, str(n), i + 1, i + 1, PgPosition(n, n)))
         items.append(Checkpoint(SourceOffset(PgPosition(n, n)), now, str(n)))
         pub.publish(items)
+        if not saved and pub.committed is not None:
+            # the first stored offset, acknowledged: a kill from now on must resume after it
+            pub.pump()
+            pub.producer.flush(30)
+            saved = True
+            print("saved", flush=True)
         if n % 20 == 0:
             print(f"progress {n} committed {pub.committed.position.lsn if pub.committed else 0}", flush=True)
     pub.flush(60)
