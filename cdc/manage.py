@@ -295,10 +295,11 @@ def drop_pg_slot(config_path: Path) -> str | None:
 
     slot = str(getattr(config.source, "slot"))  # noqa: B009 - a postgres source config has it
     publication = str(getattr(config.source, "publication"))  # noqa: B009
-    url = config.source.url.get_secret_value()
-    _scheme, _, rest = url.partition("://")
+    from connectors.postgres.config import libpq_url
+
     try:
-        with psycopg.connect(f"postgresql://{rest}", autocommit=True, connect_timeout=10) as conn:
+        url = libpq_url(config.source.url.get_secret_value())
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             row = conn.execute(
                 "SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = %s", (slot,)
             ).fetchone()

@@ -160,3 +160,10 @@ def with_database(url: str, database: str) -> str:
     """The same server URL pointing at another database."""
     p = urlsplit(url)
     return p._replace(path="/" + database).geturl()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

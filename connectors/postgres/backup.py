@@ -42,7 +42,7 @@ from typing import Any
 from cdc.errors import ConnectionLostError
 from cdc.events import Item, TableId
 from cdc.positions import PgPosition, Position, parse_lsn
-from connectors.postgres.config import PostgresSourceConfig
+from connectors.postgres.config import PostgresSourceConfig, libpq_url
 from connectors.postgres.errors import connect_error, is_connection_loss, query_error
 
 __all__ = ["PgBackupSnapshot", "open_snapshot"]
@@ -56,12 +56,6 @@ _PUBLISHED_WITH_COLUMNS_SQL = (
 )
 
 
-def _libpq_url(url: str) -> str:
-    """The URL for libpq: ``postgresql://``, without SQLAlchemy's ``+driver``."""
-    scheme, sep, rest = url.partition("://")
-    return f"postgresql://{rest}" if sep and scheme.lower().startswith(("postgresql", "postgres")) else url
-
-
 class PgBackupSnapshot:
     """One consistent snapshot of the captured tables (see :class:`cdc.backup.create.BackupSnapshot`)."""
 
@@ -70,7 +64,7 @@ class PgBackupSnapshot:
 
         self.cfg = config
         self.prefix = prefix
-        self._url = _libpq_url(config.url.get_secret_value())
+        self._url = libpq_url(config.url.get_secret_value())
         self._catalog = Catalog(config, self._connect)
         self._snapshot: Any = None
         self._iter: Iterator[list[Item]] | None = None

@@ -26,7 +26,7 @@ from pydantic import field_validator
 from cdc.config import SourceConfigBase
 from cdc.values import IntervalHandling, TimePrecision
 
-__all__ = ["CONFIG_MODEL", "PostgresSourceConfig", "default_slot_name"]
+__all__ = ["CONFIG_MODEL", "PostgresSourceConfig", "default_slot_name", "libpq_url"]
 
 _SLOT = re.compile(r"[a-z0-9_]{1,63}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -86,3 +86,9 @@ class PostgresSourceConfig(SourceConfigBase):
 
 
 CONFIG_MODEL = PostgresSourceConfig
+
+
+def libpq_url(url: str) -> str:
+    """The URL for libpq: ``postgresql://``, without SQLAlchemy's ``+driver``."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql://{rest}" if sep and scheme.lower().startswith(("postgresql", "postgres")) else url

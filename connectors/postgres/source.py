@@ -99,6 +99,7 @@ from cdc.events import ChangeEvent, Checkpoint, Heartbeat, Item, Op, SchemaChang
 from cdc.positions import PgPosition, SourceOffset, format_lsn, parse_lsn
 from connectors.postgres import pgoutput as po
 from connectors.postgres.config import PostgresSourceConfig
+from connectors.postgres.config import libpq_url as _libpq_url
 from connectors.postgres.errors import connect_error, query_error
 from connectors.postgres.snapshot import (
     IDENTITY_NAMES,
@@ -157,12 +158,6 @@ class SlotState:
     confirmed_flush_lsn: int | None
     wal_status: str | None
     retained_bytes: int | None
-
-
-def _libpq_url(url: str) -> str:
-    """The URL for libpq: ``postgresql://``, without SQLAlchemy's ``+driver``."""
-    scheme, sep, rest = url.partition("://")
-    return f"postgresql://{rest}" if sep and scheme.lower().startswith(("postgresql", "postgres")) else url
 
 
 def _lsn(text: Any) -> int | None:

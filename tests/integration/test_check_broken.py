@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from services import free_port
 from support.cdc_process import cdc
 
 pytestmark = pytest.mark.integration
@@ -155,12 +155,6 @@ def test_unknown_config_key_suggests_the_nearest(mysql_db: Any, tmp_path: Path) 
 # --------------------------------------------------------------------------- PostgreSQL: a cluster of its own
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def pg_replica_level() -> Iterator[str]:
     """A PostgreSQL 15 cluster with ``wal_level=replica`` and SCRAM passwords; yields its admin URL."""
@@ -169,7 +163,7 @@ def pg_replica_level() -> Iterator[str]:
             pytest.fail(f"{PG_BIN / 'initdb'} is missing (make stack-up installs PostgreSQL 15)")
         pytest.skip("PostgreSQL 15 binaries are not installed")
     base = Path(tempfile.mkdtemp(prefix="cdc-pg-broken-"))
-    data, port = base / "data", _free_port()
+    data, port = base / "data", free_port()
     pwfile = base / "pw"
     pwfile.write_text(PG_PASSWORD)
     user_args: dict[str, Any] = {}

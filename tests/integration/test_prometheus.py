@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 import pytest
 import services
 import yaml
+from services import free_port
 
 from cdc.metrics import Metrics, MetricsServer
 
@@ -71,12 +71,6 @@ def test_promtool_checks_the_compose_config(promtool: str) -> None:
 
 
 # --------------------------------------------------------------------------- a live Prometheus
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -135,7 +129,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "prometheus.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

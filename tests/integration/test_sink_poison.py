@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import random
 import signal
-import socket
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from services import free_port
 from support.cdc_process import CdcRun, cdc, wait_for
 
 pytestmark = pytest.mark.integration
 
 POISON = b'{"before": null, "after": {"id": 5, "name": "broken'  # truncated JSON
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(path: Path, mysql_db: Any, pg_db: Any, bootstrap: str, prefix: str, on_error: str, port: int) -> Path:
@@ -74,7 +68,7 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_rest_is_applied(
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40))")
         cur.executemany("INSERT INTO items VALUES (%s, %s)", [(i, f"n{i}") for i in range(1, 101)])
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path / "cdc.yaml", mysql_db, pg_db, kafka_bootstrap, kafka_prefix, "dead_letter", port)
     run = CdcRun(config)
     try:
@@ -117,7 +111,7 @@ def test_on_error_fail_stops_with_a_clear_error(
         cur.execute("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40))")
         cur.execute("INSERT INTO items VALUES (1, 'one')")
     conn.close()
-    config = _config(tmp_path / "cdc.yaml", mysql_db, pg_db, kafka_bootstrap, kafka_prefix, "fail", _free_port())
+    config = _config(tmp_path / "cdc.yaml", mysql_db, pg_db, kafka_bootstrap, kafka_prefix, "fail", free_port())
     run = CdcRun(config)
     try:
         wait_for(lambda: _equal(config), 120, "the snapshot to be applied", run, every=1.0)

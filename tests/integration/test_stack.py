@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from services import ROOT
+from services import ROOT, free_port
 
 STACK_PY = ROOT / "deploy" / "stack" / "stack.py"
 
@@ -80,12 +80,6 @@ def test_second_stack_up_is_a_no_op(local_stack: dict[str, str]) -> None:
     assert _pids(stack_dir) == before
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -98,7 +92,7 @@ def test_isolated_stack_up_twice_then_down_leaves_nothing(local_stack: dict[str,
     """A second stack on other ports in its own directory: up, up again (no-op), down; nothing stays."""
     # under the checkout, not /tmp: as root, PostgreSQL runs as 'postgres' and needs to reach it
     stack_dir = Path(tempfile.mkdtemp(prefix="t-", dir=ROOT / ".stack"))
-    ports = {k: str(_free_port()) for k in ("PG", "MYSQL", "KAFKA", "KAFKA_CONTROLLER")}
+    ports = {k: str(free_port()) for k in ("PG", "MYSQL", "KAFKA", "KAFKA_CONTROLLER")}
     env = dict(os.environ, CDC_STACK_DIR=str(stack_dir), **{f"CDC_STACK_{k}_PORT": v for k, v in ports.items()})
     # reuse the broker jars already fetched, so the test does not depend on Maven being reachable twice
     shared_libs = ROOT / ".stack" / "kafka"
