@@ -82,6 +82,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import os
 import struct
 from calendar import monthrange
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -1233,6 +1234,7 @@ class _Plan:
     prefix: int = 0
     codec: str | None = None
     conv: Callable[[Any], Any] | None = None
+    fast: tuple[int, int, bool, tuple[tuple[int, int], ...]] = (0, 0, False, ())  # see _fast_spec
 
     @property
     def fixed(self) -> bool:
@@ -1280,7 +1282,9 @@ def _plan(col: ColumnInfo, options: DecoderOptions, table: str) -> _Plan:
         return _Plan(col, year_wire(optional=opt), 1, "B", conv=lambda v: v + 1900 if v else 0)
     if t in (T_DATE, T_NEWDATE):
         zero = _Zero(options.zero_date_handling, col, table, 0)
-        return _Plan(col, date_wire(mode, optional=opt), 3, "HB", int24=True, conv=_date_converter(zero))
+        to_days = _date_converter(zero)
+        fast = (_F_DATE, 0, False, ())
+        return _Plan(col, date_wire(mode, optional=opt), 3, "HB", int24=True, conv=to_days, fast=fast)
     if t in (T_DATETIME2, T_DATETIME):
         wire = timestamp_wire(col.scale, mode, optional=opt)
         millis = wire.name != "io.debezium.time.MicroTimestamp"
@@ -1288,14 +1292,16 @@ def _plan(col: ColumnInfo, options: DecoderOptions, table: str) -> _Plan:
         if t == T_DATETIME:
             return _Plan(col, wire, 8, "Q", conv=_datetime_legacy_converter(millis, zero))
         width = 5 + _fsp_layout(col.scale)[0]
-        return _Plan(col, wire, width, f"{width}s", conv=_datetime2_converter(col.scale, millis, zero))
+        to_micros = _datetime2_converter(col.scale, millis, zero)
+        return _Plan(col, wire, width, f"{width}s", conv=to_micros, fast=(_F_DATETIME2, col.scale, millis, ()))
     if t in (T_TIMESTAMP2, T_TIMESTAMP):
         zero = _Zero(options.zero_date_handling, col, table, _zoned_text(0, 0, col.scale))
         if t == T_TIMESTAMP:
             return _Plan(col, zoned_timestamp_wire(optional=opt), 4, "I", conv=_timestamp_legacy_converter(zero))
         width = 4 + _fsp_layout(col.scale)[0]
-        conv = _timestamp2_converter(col.scale, zero)
-        return _Plan(col, zoned_timestamp_wire(optional=opt), width, f"{width}s", conv=conv)
+        to_text = _timestamp2_converter(col.scale, zero)
+        fast = (_F_TIMESTAMP2, col.scale, False, ())
+        return _Plan(col, zoned_timestamp_wire(optional=opt), width, f"{width}s", conv=to_text, fast=fast)
     if t in (T_TIME2, T_TIME):
         # MySQL TIME spans ±838:59:59 whatever its precision: microseconds, as connectors/mysql/schema.py maps it
         wire = time_wire(6, mode, optional=opt)
@@ -1341,7 +1347,9 @@ def _decimal_plan(col: ColumnInfo, options: DecoderOptions) -> _Plan:
     size, unscaled = _decimal_unscaled(precision, scale)
     wire = decimal_wire(precision, scale, options.decimal_handling, optional=col.nullable)
     if options.decimal_handling is DecimalHandling.PRECISE:
-        return _Plan(col, wire, size, f"{size}s", conv=_precise_decimal_converter(precision, scale))
+        groups = tuple((mask.bit_length() // 8, base) for _, mask, base in decimal_layout(precision, scale)[1])
+        fast = (_F_DECIMAL, 0, False, groups) if len(groups) <= 16 else (0, 0, False, ())
+        return _Plan(col, wire, size, f"{size}s", conv=_precise_decimal_converter(precision, scale), fast=fast)
     to_wire = converter_to_wire(decimal_wire(precision, scale, options.decimal_handling, optional=False))
     return _Plan(col, wire, size, f"{size}s", conv=lambda raw: to_wire(Decimal(unscaled(raw)).scaleb(-scale, _EXACT)))
 
@@ -1369,7 +1377,8 @@ def _string_plan(col: ColumnInfo, options: DecoderOptions, table: str) -> _Plan:
         if t == T_STRING:  # BINARY(n): the binlog drops trailing 0x00; Debezium pads them back (DBZ-254)
             width = col.length
             return _Plan(col, wire, prefix=prefix, conv=lambda raw: binary(raw.ljust(width, b"\0")))
-        return _Plan(col, wire, prefix=prefix, conv=binary)
+        fast = (_F_BASE64, 0, False, ()) if binary is _b64 else (0, 0, False, ())
+        return _Plan(col, wire, prefix=prefix, conv=binary, fast=fast)
     codec = _CODECS[charset]
     if codec == "mysql-latin1":
         return _Plan(col, string_wire(optional=col.nullable), prefix=prefix, conv=_mysql_latin1)
@@ -1389,6 +1398,56 @@ class _Layout(NamedTuple):
     source: str
     image: ImageReader  # one image at ``pos``: (row, position after it)
     images: ImagesReader  # every image from ``pos`` to ``end`` appended to ``out``: the position reached
+    fast: Any = None  # the compiled reader's layout (connectors/mysql/_speedups.c), when it is built
+
+
+# Conversions the compiled reader does itself (the Python converter stays the reference: it gets
+# every value the compiled code does not handle exactly). Kept in step with _speedups.c.
+_F_DATE, _F_DATETIME2, _F_TIMESTAMP2, _F_DECIMAL, _F_BASE64 = 1, 2, 3, 4, 5
+_M_SINT, _M_UINT, _M_F32, _M_F64, _M_FIXED, _M_VARBYTES, _M_VARSTR = range(7)
+_STRUCT_MODES: Final = {"b": _M_SINT, "h": _M_SINT, "i": _M_SINT, "q": _M_SINT}
+_STRUCT_MODES.update({"B": _M_UINT, "H": _M_UINT, "I": _M_UINT, "Q": _M_UINT})
+
+
+def _load_speedups() -> Any:
+    """The compiled reader, or None when it is not built or ``CDC_MYSQL_SPEEDUPS=0``."""
+    if os.environ.get("CDC_MYSQL_SPEEDUPS", "1") == "0":
+        return None
+    try:
+        from connectors.mysql import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _speedups
+
+
+_SPEEDUPS: Final = _load_speedups()
+
+
+def speedups_enabled() -> bool:
+    """Whether row images are read by the compiled reader (with the Python reader as fallback)."""
+    return _SPEEDUPS is not None
+
+
+def _fast_spec(plans: Sequence[_Plan]) -> tuple[tuple[Any, ...], ...]:
+    """The column spec the compiled reader takes (see make_layout in _speedups.c)."""
+    spec = []
+    for p in plans:
+        if p.fixed:
+            if p.int24:
+                mode, width = (_M_UINT if p.fmt == "HB" else _M_SINT), 3
+            elif p.fmt in _STRUCT_MODES:
+                mode, width = _STRUCT_MODES[p.fmt], p.width
+            elif p.fmt == "f":
+                mode, width = _M_F32, 4
+            elif p.fmt == "d":
+                mode, width = _M_F64, 8
+            else:  # "<n>s"
+                mode, width = _M_FIXED, p.width
+        else:
+            mode, width = (_M_VARSTR if p.codec is not None else _M_VARBYTES), p.prefix
+        kind, fsp, millis, groups = p.fast
+        spec.append((p.info.name, mode, width, p.info.nullable, p.conv, p.codec, kind, fsp, millis, groups))
+    return tuple(spec)
 
 
 def _generate(plans: Sequence[_Plan], table: str) -> _Layout:
@@ -1511,7 +1570,8 @@ def _generate(plans: Sequence[_Plan], table: str) -> _Layout:
     emit("    return pos")
     source = "\n".join(lines) + "\n"
     exec(compile(source, f"<cdc row decoder for {table}>", "exec"), ns)  # generated from the templates above only
-    return _Layout(source, ns["image"], ns["images"])
+    fast = _SPEEDUPS.make_layout(_fast_spec(plans)) if _SPEEDUPS is not None else None
+    return _Layout(source, ns["image"], ns["images"], fast)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1614,7 +1674,15 @@ class RowDecoder:
         out: list[Row] = []
         second = layout if present_after is None or kind is not RowsKind.UPDATE else self._layout(present_after)
         if second is layout:  # one layout for every image: one generated loop
-            pos = layout.images(buf, 0, end, out)
+            fast = layout.fast
+            if fast is not None:
+                try:
+                    pos = _SPEEDUPS.images(fast, buf, 0, end, out)
+                except Exception:  # noqa: BLE001 - the Python reader is the reference: it decides, and names the error
+                    out.clear()
+                    pos = layout.images(buf, 0, end, out)
+            else:
+                pos = layout.images(buf, 0, end, out)
         else:  # an update whose after images have other columns present than its before images
             image, image_after = layout.image, second.image
             append = out.append
