@@ -5,9 +5,11 @@ On the local stack, for multi-row transactions (1,000 rows each) and single-row 
 * ``write``: MariaDB's own write rate for the workload (the source side of the comparison);
 * ``library decode``: python-mysql-replication alone decoding the same binlog range
   (``RowsEvent.rows``), the raw library reference;
-* ``cdc → Kafka (client)``: the MySQL source (compiled decoder) feeding the KafkaPublisher,
-  timed until the last transaction's checkpoint is acknowledged by Kafka, with kafka-python
-  and with confluent-kafka.
+* ``cdc → Kafka (client)``: the MySQL source (its row decoder, with the optional compiled row
+  reader connectors/mysql/_speedups.c when it is built) feeding the KafkaPublisher, timed until
+  the last transaction's checkpoint is acknowledged by Kafka, with kafka-python and with
+  confluent-kafka; ``confluent-kafka/python`` is the same with the pure-Python row reader
+  (``CDC_MYSQL_SPEEDUPS=0``). The ``reader`` column says which one ran.
 
 Every case runs in its own process (CPU seconds and peak RSS are its own), ``BENCH_MYSQL_SOURCE_REPEAT``
 times (default 3); the fastest run of each case is reported, the library's as much as cdc's.
@@ -124,7 +126,10 @@ def case_source(db: str, rows: int, start: list[Any], client: str) -> dict[str, 
     src.close()
     pub.close()
     assert committed is not None
-    return {"rows_per_s": rows / m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mb": m.peak_rss_mb}
+    from connectors.mysql.decoder import speedups_enabled
+
+    return {"rows_per_s": rows / m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mb": m.peak_rss_mb,
+            "reader": "compiled" if speedups_enabled() else "python"}
 
 
 def best_of(repeat: int, kind: str, args: list[str]) -> dict[str, Any]:
@@ -179,6 +184,9 @@ def main() -> int:
         kind, db, rows, start_file, start_pos = sys.argv[2:7]
         start = [start_file, int(start_pos)]
         run = case_library if kind == "library" else None
+        if kind.endswith("/python"):  # the pure-Python row reader, without connectors/mysql/_speedups.c
+            os.environ["CDC_MYSQL_SPEEDUPS"] = "0"
+            kind = kind.removesuffix("/python")
         out = run(db, int(rows), start) if run else case_source(db, int(rows), start, kind)
         print(json.dumps(out))
         return 0
@@ -197,14 +205,14 @@ def main() -> int:
             lib = best_of(repeat, "library", args)
             results.append({"workload": label, "case": "library decode", "rows": n, **lib,
                             "rows_per_cpu_s": n / lib["cpu_s"]})
-            for client in ("kafka-python", "confluent-kafka"):
+            for client in ("kafka-python", "confluent-kafka", "confluent-kafka/python"):
                 out = best_of(repeat, client, args)
                 results.append({"workload": label, "case": f"cdc -> Kafka ({client})", "rows": n, **out,
                                 "rows_per_cpu_s": n / out["cpu_s"], "x_library": out["rows_per_s"] / lib["rows_per_s"]})
     finally:
         cleanup(dbs)
     print_table(results, ["workload", "case", "rows", "rows_per_s", "x_library", "rows_per_cpu_s", "cpu_s",
-                          "peak_rss_mb", "runs"])
+                          "peak_rss_mb", "reader", "runs"])
     multi = [r for r in results if r["workload"] == "multi-row txns" and r["case"].startswith("cdc")]
     for r in multi:
         ok = r["x_library"] >= 4 and r["rows_per_s"] >= 60_000
