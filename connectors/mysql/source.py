@@ -18,6 +18,17 @@ Reconnects never replay or skip: the library's own reconnect (which re-sends the
 start position, its issue #367) is disabled. A lost connection recreates the reader at the
 last checkpoint and skips exactly the row changes of the open transaction already emitted
 (they keep their places in the transaction's order).
+
+**XA transactions** take effect at ``XA COMMIT``, not where their rows are in the binlog (the
+``XA PREPARE`` group, ended by an XA_PREPARE event): the rows of a prepared transaction are
+held in memory until its ``XA COMMIT`` (then emitted, before that commit's checkpoint) or
+``XA ROLLBACK`` (then dropped). MariaDB marks the prepare group in its GTID event, MySQL starts
+it with ``XA START``; ``XA COMMIT … ONE PHASE`` is an ordinary transaction on MariaDB and a
+one-phase XA_PREPARE event on MySQL. While a prepared transaction is pending, every checkpoint
+also carries ``xa_resume``: the checkpoint before the oldest pending prepare group. A restart
+reads the binlog again from there without emitting anything up to the stored position (the
+pending rows are collected again, and commits and rollbacks already passed are applied to them
+only), so a crash between ``XA PREPARE`` and ``XA COMMIT`` loses nothing and repeats nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ from cdc.errors import (
     TerminalError,
 )
 from cdc.events import ChangeEvent, Checkpoint, Heartbeat, Item, Op, SchemaChange, TableId, TableSchema
-from cdc.positions import MySqlPosition, SourceOffset
+from cdc.positions import MySqlPosition, SourceOffset, position_from_dict
 from connectors.mysql.config import MySqlSourceConfig
 from connectors.mysql.decoder import (
     DecoderOptions,
@@ -143,6 +154,12 @@ class MySqlSource(Source):
         self._emitted_in_txn = 0
         self._skip = 0
         self._pending_ddl: list[tuple[str, str]] = []  # recent (database, statement), newest last
+        self._xa_group = False  # the current group is an XA PREPARE group: its rows wait for XA COMMIT
+        self._xa_xid = ""  # its XID, as XA END names it
+        self._xa_rows: list[Item] = []
+        self._xa_start: MySqlPosition | None = None  # the checkpoint before it
+        self._prepared: dict[str, tuple[MySqlPosition, list[Item]]] = {}  # XID -> (resume point, rows)
+        self._replay_until: MySqlPosition | None = None  # re-reading up to the stored position (XA resume)
         self._txn_order = 0
         self._last_beat = 0.0
         self._server_id: int | None = None
@@ -271,6 +288,18 @@ class MySqlSource(Source):
                     )
                 self._file, self._pos = pos.file, pos.pos
                 self._gtids = _parse_gtids(pos.gtid_set)
+                resume = start.extra.get("xa_resume")
+                if resume:  # prepared XA transactions were pending: collect their rows again
+                    back = position_from_dict(resume)
+                    if not isinstance(back, MySqlPosition) or back.file not in files:
+                        raise PositionLostError(
+                            f"the binlog of a prepared XA transaction pending at the stored position ({resume}) "
+                            "is no longer on the server (purged?); its rows cannot be read again",
+                            hint="re-snapshot the pipeline",
+                        )
+                    self._replay_until = pos
+                    self._file, self._pos = back.file, back.pos
+                    self._gtids = _parse_gtids(back.gtid_set)
         self._committed = self._position()
         for change in self._history:  # definitions in force at the start position
             self._schemas[change.schema.table] = change.schema
@@ -366,6 +395,7 @@ class MySqlSource(Source):
             MariadbGtidEvent,
             QueryEvent,
             RotateEvent,
+            XAPrepareEvent,
             XidEvent,
         )
         from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
@@ -385,6 +415,7 @@ class MySqlSource(Source):
                 GtidEvent,
                 QueryEvent,
                 XidEvent,
+                XAPrepareEvent,
                 TableMapEvent,
                 WriteRowsEvent,
                 UpdateRowsEvent,
@@ -448,9 +479,12 @@ class MySqlSource(Source):
         if committed is not None:
             self._file, self._pos = committed.file, committed.pos
             self._gtids = _parse_gtids(committed.gtid_set)
-        self._skip = self._emitted_in_txn if self._in_txn else 0
+        self._skip = self._emitted_in_txn if self._in_txn and not self._xa_group else 0
         self._in_txn = False
         self._emitted_in_txn = 0
+        self._xa_group, self._xa_rows = False, []  # an XA group's rows were held: read them again
+        if self._replay_until is not None:  # re-reading from the XA resume point: start it over
+            self._prepared.clear()
         time.sleep(0.5)
         self._open_reader()
 
@@ -467,7 +501,7 @@ class MySqlSource(Source):
             self._commit(event, reader, items)
             return
         if cls is MariadbGtid:
-            self._begin(str(event.gtid))
+            self._begin(str(event.gtid), event.flags)
             return
         name = cls.__name__
         if name == "RotateEvent":
@@ -476,8 +510,14 @@ class MySqlSource(Source):
         if name == "HeartbeatLogEvent":
             self._maybe_heartbeat(items)
             return
-        if name in ("MariadbGtidEvent", "GtidEvent"):
+        if name == "MariadbGtidEvent":
+            self._begin(str(event.gtid), int(event.flags))
+            return
+        if name == "GtidEvent":
             self._begin(str(event.gtid))
+            return
+        if name == "XAPrepareEvent":
+            self._xa_prepared(event, reader, items, bool(event.one_phase))
             return
         if name == "TableMapEvent":
             self._table_map(event, items)
@@ -490,6 +530,9 @@ class MySqlSource(Source):
             if query.strip().upper() == "BEGIN":
                 self._in_txn = True
                 return
+            if query[:3].upper() == "XA ":
+                self._xa_statement(query, event, reader, items)
+                return
             if _DDL.match(query):
                 self._pending_ddl = [*self._pending_ddl[-15:], (_text(event.schema), query)]
             self._commit(event, reader, items)  # COMMIT, or a DDL statement (its own transaction)
@@ -497,37 +540,106 @@ class MySqlSource(Source):
         if name == "XidEvent":
             self._commit(event, reader, items)
 
-    def _begin(self, gtid: str) -> None:
+    def _begin(self, gtid: str, flags: int = 0) -> None:
         self._gtid = gtid
         self._in_txn = True
         self._emitted_in_txn = 0
         self._txn_order = 0
+        if flags & _FL_PREPARED_XA:  # MariaDB: this group is an XA PREPARE
+            self._start_xa_group()
+
+    def _start_xa_group(self) -> None:
+        self._xa_group, self._xa_xid, self._xa_rows = True, "", []
+        self._xa_start = self._committed
+
+    def _xa_statement(self, query: str, event: Any, reader: Any, items: list[Item]) -> None:
+        """``XA START|BEGIN|END|COMMIT|ROLLBACK <xid>`` as the binlog has them (module docstring)."""
+        words = query.split(None, 2)
+        verb = words[1].upper() if len(words) > 1 else ""
+        xid = _xid(words[2] if len(words) > 2 else "")
+        if verb in ("START", "BEGIN"):  # MySQL: the prepare group starts
+            self._in_txn = True
+            self._start_xa_group()
+        elif verb == "END":
+            self._xa_xid = xid
+        elif verb in ("COMMIT", "ROLLBACK"):
+            one_phase = xid.upper().endswith(" ONE PHASE")
+            if one_phase:  # not seen in binlogs (MariaDB logs a plain transaction), kept for safety
+                xid = _xid(xid[: -len(" ONE PHASE")])
+            pending = self._prepared.pop(xid, None)
+            if verb == "COMMIT" and self._replay_until is None:
+                if pending is not None:
+                    self._emit_prepared(pending[1], items)
+                elif not one_phase:
+                    log.warning(
+                        "XA COMMIT %s at %s:%s: its XA PREPARE is before the position cdc started from, so its "
+                        "rows were not captured (re-snapshot the tables it changed)",
+                        xid,
+                        self._file,
+                        self._pos,
+                    )
+            self._commit(event, reader, items)
+        # XA PREPARE / XA RECOVER are not in the binlog as statements
+
+    def _xa_prepared(self, event: Any, reader: Any, items: list[Item], one_phase: bool) -> None:
+        """The XA_PREPARE event ending a prepare group (or, on MySQL, a one-phase XA COMMIT)."""
+        rows, start = self._xa_rows, self._xa_start
+        self._xa_group, self._xa_rows = False, []
+        if one_phase:
+            if self._replay_until is None:
+                self._emit_prepared(rows, items)
+        elif start is not None:
+            self._prepared[self._xa_xid or f"#{len(self._prepared)}"] = (start, rows)
+        self._commit(event, reader, items)
+
+    def _emit_prepared(self, rows: list[Item], items: list[Item]) -> None:
+        items.extend(rows)
 
     def _commit(self, event: Any, reader: Any, items: list[Item]) -> None:
         self._file, self._pos = str(reader.log_file), int(reader.log_pos)
-        if self._gtid is not None:
-            domain = int(self._gtid.split("-", 1)[0]) if "-" in self._gtid and ":" not in self._gtid else 0
-            self._gtids[domain] = self._gtid
         self._in_txn = False
         self._emitted_in_txn = 0
         self._skip = 0
+        if self._xa_group:  # a prepare group ended without its XA_PREPARE event: keep nothing back
+            self._xa_group = False
+            items.extend(self._xa_rows)
+            self._xa_rows = []
+        target = self._replay_until
+        if target is not None:  # re-reading for pending XA transactions: already emitted up to target
+            self._gtid = None
+            here = MySqlPosition(self._file, self._pos)
+            if here.sort_key() < target.sort_key():
+                self._committed = self._position()
+                return
+            self._replay_until = None  # caught up: carry on from the stored position
+            self._gtids = _parse_gtids(target.gtid_set)
+            self._committed = self._position()
+            self._last_beat = time.monotonic()
+            return
+        if self._gtid is not None:
+            domain = int(self._gtid.split("-", 1)[0]) if "-" in self._gtid and ":" not in self._gtid else 0
+            self._gtids[domain] = self._gtid
         self._gtid = None
         pos = self._position()
         self._committed = pos
-        items.append(
-            Checkpoint(
-                SourceOffset(pos, "streaming", extra={"server_id": self._server_id}), int(event.timestamp) * 1000
-            )
-        )
+        items.append(Checkpoint(self._offset(pos), int(event.timestamp) * 1000))
         self._last_beat = time.monotonic()
+
+    def _offset(self, pos: MySqlPosition) -> SourceOffset:
+        """The stored offset at ``pos``: with ``xa_resume`` while prepared XA transactions are pending."""
+        extra: dict[str, Any] = {"server_id": self._server_id}
+        if self._prepared:
+            oldest = min((start for start, _ in self._prepared.values()), key=MySqlPosition.sort_key)
+            extra["xa_resume"] = oldest.to_dict()
+        return SourceOffset(pos, "streaming", extra=extra)
 
     def _maybe_heartbeat(self, items: list[Item]) -> None:
         interval = self.cfg.heartbeat_interval_ms / 1000
         now = time.monotonic()
-        if interval <= 0 or now - self._last_beat < interval or self._in_txn:
+        if interval <= 0 or now - self._last_beat < interval or self._in_txn or self._replay_until is not None:
             return
         self._last_beat = now
-        offset = SourceOffset(self._committed, "streaming") if self._committed is not None else None
+        offset = self._offset(self._committed) if self._committed is not None else None
         items.append(Heartbeat(int(time.time() * 1000), offset))
 
     def _captured(self, table: TableId) -> bool:
@@ -544,6 +656,8 @@ class MySqlSource(Source):
                 return
         assert isinstance(seen, _TableMap) and seen.schema is not None
         self._by_id[event.table_id] = seen
+        if self._replay_until is not None:  # re-reading old events: the definitions in force are newer
+            return
         table = seen.table
         known = self._schemas.get(table)
         active = self._active.get(table)
@@ -626,6 +740,10 @@ class MySqlSource(Source):
             raise TerminalError(f"a row of {table} arrived before its table definition; refusing to guess it")
         assert seen.decoder is not None
         table = seen.table
+        if self._xa_group:
+            items = self._xa_rows  # held until XA COMMIT
+        elif self._replay_until is not None:
+            return  # emitted before the restart
         if event.__class__ is RowsData:
             raw = rows_from_body(event.event_type, event.body, event.post_header_len)
         else:
@@ -694,6 +812,14 @@ class MySqlSource(Source):
                 self._reader.close()
             finally:
                 self._reader = None
+
+
+_FL_PREPARED_XA = 64  # MariaDB GTID event flags2: the group is an XA PREPARE
+
+
+def _xid(text: str) -> str:
+    """An XID as the binlog writes it (``X'..',X'..',n``), with spacing normalised."""
+    return " ".join(text.replace(" ,", ",").replace(", ", ",").split())
 
 
 def _text(value: Any) -> str:

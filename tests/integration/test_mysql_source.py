@@ -287,3 +287,87 @@ def test_schema_change_carries_the_ddl_of_its_own_table(mysql_db) -> None:
         src.close()
     ddl = {c.schema.table.table: c.ddl for c in items if isinstance(c, SchemaChange)}
     assert ddl == {"a": "ALTER TABLE a ADD COLUMN x INT", "b": "ALTER TABLE b ADD COLUMN y INT"}
+
+
+def _xa(cur, xid: str, sql: str, *, prepare: bool = True) -> None:
+    cur.execute(f"XA START '{xid}'")
+    cur.execute(sql)
+    cur.execute(f"XA END '{xid}'")
+    if prepare:
+        cur.execute(f"XA PREPARE '{xid}'")
+
+
+def test_xa_transactions_take_effect_at_commit_and_rollbacks_are_dropped(mysql_db) -> None:
+    """An XA transaction's rows are emitted at its XA COMMIT (after what committed meanwhile),
+    a rolled-back prepared transaction emits nothing, ONE PHASE commits are ordinary: the events
+    replay to exactly the table's contents."""
+    xid = mysql_db.name  # XIDs are server-wide: unique per test database
+    conn, other = mysql_db.connect(autocommit=True), mysql_db.connect(autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+    src = _source(mysql_db)
+    src.open(None)
+    try:
+        with conn.cursor() as cur, other.cursor() as cur2:
+            _xa(cur, f"{xid}a", "INSERT INTO t VALUES (1, 1)")
+            cur2.execute("INSERT INTO t VALUES (2, 2)")  # commits while a is prepared
+            cur.execute(f"XA COMMIT '{xid}a'")
+            _xa(cur, f"{xid}b", "INSERT INTO t VALUES (3, 3)")
+            cur.execute(f"XA ROLLBACK '{xid}b'")
+            _xa(cur, f"{xid}c", "INSERT INTO t VALUES (4, 4)", prepare=False)
+            cur.execute(f"XA COMMIT '{xid}c' ONE PHASE")
+            cur.execute("INSERT INTO t VALUES (5, 5)")
+            cur.execute("SELECT id FROM t ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == [1, 2, 4, 5]
+        items = _drain(src, _done(4))
+    finally:
+        src.close()
+    assert [a["id"] for _, a in _changes(items)] == [2, 1, 4, 5]
+    # no checkpoint between a prepared transaction's rows and the commit that makes them real
+    idx = next(k for k, x in enumerate(items) if isinstance(x, ChangeEvent) and x.after["id"] == 1)
+    assert isinstance(items[idx + 1], Checkpoint)
+    cps = [x for x in items if isinstance(x, Checkpoint)]
+    assert any("xa_resume" in x.offset.extra for x in cps)  # while a and b were prepared
+    assert "xa_resume" not in cps[-1].offset.extra  # none pending at the end
+
+
+def test_restart_while_an_xa_transaction_is_prepared_loses_and_repeats_nothing(mysql_db) -> None:
+    """The process dies (its memory with it) after XA PREPARE and later commits were checkpointed,
+    before XA COMMIT: the stored offset carries the resume point of the pending transaction; the
+    restarted source collects its rows again and emits them at XA COMMIT, and emits nothing that
+    was emitted before the restart. A rolled-back one pending at the same time stays unemitted."""
+    xid = mysql_db.name
+    conn, other = mysql_db.connect(autocommit=True), mysql_db.connect(autocommit=True)
+    xa_conn = mysql_db.connect(autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+    src = _source(mysql_db)
+    src.open(None)
+    with conn.cursor() as cur, other.cursor() as cur2, xa_conn.cursor() as cur3:
+        _xa(cur, f"{xid}p", "INSERT INTO t VALUES (10, 1)")
+        _xa(cur3, f"{xid}r", "INSERT INTO t VALUES (30, 1)")
+        cur2.execute("INSERT INTO t VALUES (11, 1)")
+        cur2.execute("INSERT INTO t VALUES (12, 1)")
+    items = _drain(src, _done(2))
+    src.close()  # "killed": only the stored offset survives
+    history = [i for i in items if isinstance(i, SchemaChange)]
+    assert [a["id"] for _, a in _changes(items)] == [11, 12]
+    last = [x for x in items if isinstance(x, Checkpoint)][-1].offset
+    assert "xa_resume" in last.extra
+    stored = SourceOffset.from_dict(last.to_dict())  # as the offset store keeps it
+    with conn.cursor() as cur, other.cursor() as cur2, xa_conn.cursor() as cur3:
+        cur2.execute("INSERT INTO t VALUES (13, 1)")
+        cur.execute(f"XA COMMIT '{xid}p'")
+        cur3.execute(f"XA ROLLBACK '{xid}r'")
+        cur2.execute("INSERT INTO t VALUES (14, 1)")
+    again = _source(mysql_db, history=history)
+    again.open(stored)
+    try:
+        got = _drain(again, _done(3))
+    finally:
+        again.close()
+    assert [a["id"] for _, a in _changes(got)] == [13, 10, 14]
+    assert not any(isinstance(i, SchemaChange) for i in got)  # old table maps re-read: no definition goes back
+    cps = [x for x in got if isinstance(x, Checkpoint)]
+    assert cps and all(x.offset.position.sort_key() > stored.position.sort_key() for x in cps)
+    assert "xa_resume" not in cps[-1].offset.extra
