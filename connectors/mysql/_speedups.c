@@ -47,6 +47,12 @@ typedef struct {
 
 static const char LAYOUT_NAME[] = "cdc.mysql.layout";
 
+#if PY_VERSION_HEX < 0x030D0000
+#define NEW_DICT(n) _PyDict_NewPresized(n)
+#else
+#define NEW_DICT(n) PyDict_New()
+#endif
+
 static void layout_free(PyObject *capsule) {
     Layout *l = (Layout *)PyCapsule_GetPointer(capsule, LAYOUT_NAME);
     if (l != NULL) {
@@ -88,6 +94,9 @@ static PyObject *make_layout(PyObject *self, PyObject *args) {
             if (c->codec == NULL) { PyMem_Free(l); return NULL; }
             c->utf8 = strcmp(c->codec, "utf-8") == 0 || strcmp(c->codec, "utf8") == 0;
         }
+        if ((c->fast == F_DATETIME2 || c->fast == F_TIMESTAMP2) && (c->fsp < 0 || c->fsp > 6))
+            c->fast = F_NONE; /* not a precision MySQL has: the Python converter decides */
+        if (c->fsp < 0 || c->fsp > 6) c->fsp = 0;
         c->frac_bytes = (c->fsp + 1) / 2;
         static const int64_t units[4] = {1, 10000, 100, 1};
         c->unit = units[c->frac_bytes & 3];
@@ -243,7 +252,7 @@ static PyObject *fast_timestamp2(const Col *c, const unsigned char *p) {
     int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", y, mo, d, (int)(rem / 3600),
                      (int)(rem / 60 % 60), (int)(rem % 60));
     if (c->fsp > 0) {
-        char f[8];
+        char f[24];
         snprintf(f, sizeof f, "%06lld", (long long)micros);
         buf[n++] = '.';
         memcpy(buf + n, f, (size_t)c->fsp);
@@ -311,7 +320,7 @@ static PyObject *images(PyObject *self, PyObject *args) {
         NEED(l->null_bytes);
         const unsigned char *nulls = buf + pos;
         pos += l->null_bytes;
-        PyObject *row = _PyDict_NewPresized(l->count);
+        PyObject *row = NEW_DICT(l->count);
         if (row == NULL) goto fail;
         for (Py_ssize_t k = 0; k < l->count; k++) {
             const Col *c = &l->cols[k];
