@@ -215,7 +215,9 @@ class Snapshot:
         conn.execute(text("START TRANSACTION WITH CONSISTENT SNAPSHOT"))
         status = dict(conn.execute(text("SHOW STATUS LIKE 'binlog_snapshot_%'")).all())
         if "Binlog_snapshot_file" in status:
-            return MySqlPosition(str(status["Binlog_snapshot_file"]), int(status["Binlog_snapshot_position"]))
+            file, pos = str(status["Binlog_snapshot_file"]), int(status["Binlog_snapshot_position"])
+            gtids = conn.execute(text("SELECT BINLOG_GTID_POS(:f, :p)"), {"f": file, "p": pos}).scalar()
+            return MySqlPosition(file, pos, str(gtids) if gtids else None)
         # MySQL 8: hold a global read lock only while the snapshot transaction starts
         conn.execute(text("COMMIT"))
         conn.execute(text("FLUSH TABLES WITH READ LOCK"))
@@ -225,7 +227,8 @@ class Snapshot:
         finally:
             conn.execute(text("UNLOCK TABLES"))
         assert row is not None
-        return MySqlPosition(str(row[0]), int(row[1]))
+        executed = str(row[4]).replace("\n", "") if len(row) > 4 and row[4] else None  # Executed_Gtid_Set
+        return MySqlPosition(str(row[0]), int(row[1]), executed)
 
     def _tables(self, conn: Any) -> list[str]:
         from sqlalchemy import text
@@ -246,7 +249,7 @@ class Snapshot:
         with self.engine.connect() as conn:
             position = self._begin(conn)
             if self.start_position is None:
-                self.start_position = MySqlPosition(position.file, position.pos, None, server_id)
+                self.start_position = MySqlPosition(position.file, position.pos, position.gtid_set, server_id)
             start = self.start_position
             if not self.progress.tables:
                 self.progress.tables = self._tables(conn)

@@ -63,6 +63,7 @@ from connectors.mysql.decoder import (
     raw_rows,
     rows_from_body,
 )
+from connectors.mysql.gtid import GtidSet
 from connectors.mysql.reader import KnownTableMap, MariadbGtid, RowsData, TableMapSeen, Xid, open_reader
 from connectors.mysql.schema import (
     TypeModes,
@@ -148,7 +149,8 @@ class MySqlSource(Source):
         self._committed: MySqlPosition | None = None  # last checkpoint emitted
         self._file = ""
         self._pos = 0
-        self._gtids: dict[int, str] = {}  # MariaDB: domain -> domain-server-seq
+        self._gtids = GtidSet()  # executed up to the last checkpoint (connectors/mysql/gtid.py)
+        self._auto_position: str | None = None  # resuming by GTID set (another server): until a checkpoint
         self._gtid: str | None = None
         self._in_txn = False
         self._emitted_in_txn = 0
@@ -270,25 +272,41 @@ class MySqlSource(Source):
                 if row is None:
                     raise ServerSettingError("SHOW MASTER STATUS returned nothing: is log_bin on?")
                 self._file, self._pos = str(row[0]), int(row[1])
-                self._gtids = self._read_gtids(cur)
+                self._gtids = self._read_gtids(cur, self._file, self._pos, row)
             else:
                 pos = start.position
                 if not isinstance(pos, MySqlPosition):
                     raise PositionLostError(f"the stored position is not a MySQL binlog position: {pos}")
-                if pos.server_id is not None and pos.server_id != self._server_id:
+                other_server = pos.server_id is not None and pos.server_id != self._server_id
+                if (other_server or pos.file not in files) and self.cfg.gtid and pos.gtid_set:
+                    # a failover (or renamed binlogs): the GTID set says where to go on this server
+                    if start.extra.get("xa_resume"):
+                        raise PositionLostError(
+                            "the stored position has a prepared XA transaction pending, and it was taken on "
+                            f"another server (server_id {pos.server_id}): its rows cannot be read again here",
+                            hint="re-snapshot the pipeline",
+                        )
+                    self._auto_position = pos.gtid_set
+                    self._gtids = GtidSet(pos.gtid_set)
+                    self._file, self._pos = "", 4  # known from the server's first rotate event
+                    log.info("resuming by GTID set %s (stored position %s)", pos.gtid_set, pos)
+                elif other_server:
                     raise PositionLostError(
                         f"the stored position was taken on server_id {pos.server_id}, but this server is "
                         f"server_id {self._server_id}; binlog positions do not carry over between servers"
+                        + ("" if self.cfg.gtid else " (and gtid: false)"),
+                        hint="re-snapshot the pipeline" + ("" if pos.gtid_set else ", or turn GTIDs on"),
                     )
-                if pos.file not in files:
+                elif pos.file not in files:
                     raise PositionLostError(
                         f"binlog file {pos.file} of the stored position is no longer on the server (purged?); "
                         "resuming would silently skip changes",
                         hint="re-snapshot the pipeline",
                     )
-                self._file, self._pos = pos.file, pos.pos
-                self._gtids = _parse_gtids(pos.gtid_set)
-                resume = start.extra.get("xa_resume")
+                else:
+                    self._file, self._pos = pos.file, pos.pos
+                    self._gtids = GtidSet(pos.gtid_set)
+                resume = None if self._auto_position else start.extra.get("xa_resume")
                 if resume:  # prepared XA transactions were pending: collect their rows again
                     back = position_from_dict(resume)
                     if not isinstance(back, MySqlPosition) or back.file not in files:
@@ -299,8 +317,8 @@ class MySqlSource(Source):
                         )
                     self._replay_until = pos
                     self._file, self._pos = back.file, back.pos
-                    self._gtids = _parse_gtids(back.gtid_set)
-        self._committed = self._position()
+                    self._gtids = GtidSet(back.gtid_set)
+        self._committed = None if self._auto_position else self._position()
         for change in self._history:  # definitions in force at the start position
             self._schemas[change.schema.table] = change.schema
         self._open_reader()
@@ -345,7 +363,12 @@ class MySqlSource(Source):
         with conn, conn.cursor() as cur:
             cur.execute("SELECT @@server_id")
             server_id = int(cur.fetchone()[0])
-            if pos.server_id is not None and pos.server_id != server_id:
+            cur.execute("SHOW BINARY LOGS")
+            files = {str(r[0]) for r in cur.fetchall()}
+            other_server = pos.server_id is not None and pos.server_id != server_id
+            if (other_server or pos.file not in files) and self.cfg.gtid and pos.gtid_set:
+                return []  # resumes by GTID set; the server says at start whether it still has them
+            if other_server:
                 problems.append(
                     Problem(
                         "source",
@@ -354,8 +377,6 @@ class MySqlSource(Source):
                         "binlog positions do not carry over between servers: re-snapshot the pipeline",
                     )
                 )
-            cur.execute("SHOW BINARY LOGS")
-            files = {str(r[0]) for r in cur.fetchall()}
             if pos.file not in files:
                 problems.append(
                     Problem(
@@ -373,20 +394,24 @@ class MySqlSource(Source):
         self._snapshot_done = True
         self._schemas.update(snap.schemas)
         self._file, self._pos = snap.start_position.file, snap.start_position.pos
+        self._gtids = GtidSet(snap.start_position.gtid_set)
         self._committed = self._position()
         self._open_reader()
 
     @staticmethod
-    def _read_gtids(cur: Any) -> dict[int, str]:
+    def _read_gtids(cur: Any, file: str, pos: int, status: Any) -> GtidSet:
+        """The executed GTID set at ``file:pos``: MariaDB computes it for any position
+        (``BINLOG_GTID_POS``); MySQL's ``SHOW MASTER STATUS`` row carries it as Executed_Gtid_Set."""
+        if len(status) > 4 and status[4]:
+            return GtidSet(str(status[4]))
         try:
-            cur.execute("SELECT @@gtid_binlog_pos")
-            return _parse_gtids(str(cur.fetchone()[0] or ""))
-        except Exception:  # noqa: BLE001 - MySQL 8 has no gtid_binlog_pos; its GTIDs are read from events
-            return {}
+            cur.execute("SELECT BINLOG_GTID_POS(%s, %s)", (file, pos))
+            return GtidSet(str(cur.fetchone()[0] or ""))
+        except Exception:  # noqa: BLE001 - not MariaDB, or GTIDs off: positions are file:pos only
+            return GtidSet()
 
     def _position(self) -> MySqlPosition:
-        gtid_set = ",".join(self._gtids[d] for d in sorted(self._gtids)) or None
-        return MySqlPosition(self._file, self._pos, gtid_set, self._server_id)
+        return MySqlPosition(self._file, self._pos, str(self._gtids) or None, self._server_id)
 
     def _open_reader(self) -> None:
         from pymysqlreplication.event import (
@@ -400,14 +425,15 @@ class MySqlSource(Source):
         )
         from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
+        where: dict[str, Any] = {"resume_stream": True, "log_file": self._file, "log_pos": self._pos}
+        if self._auto_position:  # by GTID set: COM_BINLOG_DUMP_GTID (MySQL) or slave_connect_state (MariaDB)
+            where = {"auto_position": str(self._gtids), "is_mariadb": "-" in str(self._gtids).split(",")[0]}
         self._reader = open_reader(
             self._maps,
             connection_settings=self._settings,
             server_id=self.cfg.server_id,
             blocking=True,
-            resume_stream=True,
-            log_file=self._file,
-            log_pos=self._pos,
+            **where,
             slave_heartbeat=0.25,
             only_events=[
                 RotateEvent,
@@ -478,7 +504,9 @@ class MySqlSource(Source):
         committed = self._committed
         if committed is not None:
             self._file, self._pos = committed.file, committed.pos
-            self._gtids = _parse_gtids(committed.gtid_set)
+            self._gtids = GtidSet(committed.gtid_set)
+        elif self._auto_position:  # resumed by GTID set, no checkpoint on this server yet
+            self._gtids = GtidSet(self._auto_position)
         self._skip = self._emitted_in_txn if self._in_txn and not self._xa_group else 0
         self._in_txn = False
         self._emitted_in_txn = 0
@@ -612,14 +640,14 @@ class MySqlSource(Source):
                 self._committed = self._position()
                 return
             self._replay_until = None  # caught up: carry on from the stored position
-            self._gtids = _parse_gtids(target.gtid_set)
+            self._gtids = GtidSet(target.gtid_set)
             self._committed = self._position()
             self._last_beat = time.monotonic()
             return
         if self._gtid is not None:
-            domain = int(self._gtid.split("-", 1)[0]) if "-" in self._gtid and ":" not in self._gtid else 0
-            self._gtids[domain] = self._gtid
+            self._gtids.add(self._gtid)
         self._gtid = None
+        self._auto_position = None  # file:pos on this server are known from here on
         pos = self._position()
         self._committed = pos
         items.append(Checkpoint(self._offset(pos), int(event.timestamp) * 1000))
@@ -834,19 +862,6 @@ def _with_decoder_wires(schema: TableSchema, decoder: RowDecoder) -> TableSchema
         labels = tuple(dec.info.labels) if dec.info.labels is not None else col.enum_values
         cols.append(replace(col, wire=dec.wire, enum_values=labels))
     return replace(schema, columns=tuple(cols))
-
-
-def _parse_gtids(text: str | None) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for raw in (text or "").split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        if ":" in part:  # MySQL uuid:interval sets are kept whole
-            out[len(out)] = part
-            continue
-        out[int(part.split("-", 1)[0])] = part
-    return out
 
 
 def create_source(config: MySqlSourceConfig, prefix: str, history: Sequence[SchemaChange] = ()) -> MySqlSource:

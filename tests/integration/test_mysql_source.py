@@ -371,3 +371,61 @@ def test_restart_while_an_xa_transaction_is_prepared_loses_and_repeats_nothing(m
     cps = [x for x in got if isinstance(x, Checkpoint)]
     assert cps and all(x.offset.position.sort_key() > stored.position.sort_key() for x in cps)
     assert "xa_resume" not in cps[-1].offset.extra
+
+
+def test_resume_by_gtid_set_after_a_failover(mysql_db) -> None:
+    """A stored position from another server (a failover: other server_id, binlog names that do
+    not exist here) resumes by its GTID set, exactly after the last transaction it holds; the
+    checkpoints after it are this server's file:pos again. Without the GTID set it fails closed."""
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+    src = _source(mysql_db)
+    src.open(None)
+    with conn.cursor() as cur:
+        for i in range(1, 4):
+            cur.execute("INSERT INTO t VALUES (%s)", (i,))
+    items = _drain(src, _done(3))
+    src.close()
+    history = [i for i in items if isinstance(i, SchemaChange)]
+    first_change = next(k for k, x in enumerate(items) if isinstance(x, ChangeEvent))
+    real = next(x for x in items[first_change:] if isinstance(x, Checkpoint)).offset.position
+    assert real.gtid_set and "-" in real.gtid_set
+    moved = SourceOffset(MySqlPosition("old-primary-bin.000042", 98765, real.gtid_set, 999_999))
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO t VALUES (4)")
+
+    again = _source(mysql_db, history=history)
+    assert again.check_position(moved) == []  # `cdc check`: resumable by GTID set
+    again.open(moved)
+    try:
+        got = _drain(again, _done(3))
+    finally:
+        again.close()
+    assert [a["id"] for _, a in _changes(got)] == [2, 3, 4]
+    cps = [x.offset.position for x in got if isinstance(x, Checkpoint)]
+    assert cps[-1].file == real.file and cps[-1].server_id == real.server_id
+    assert cps[-1].sort_key() > real.sort_key()
+
+    blind = _source(mysql_db, history=history)
+    with pytest.raises(PositionLostError, match="server_id 999999"):
+        blind.open(SourceOffset(MySqlPosition("old-primary-bin.000042", 98765, None, 999_999)))
+    blind.close()
+
+
+def test_snapshot_start_position_carries_the_gtid_set(mysql_db) -> None:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+        cur.execute("INSERT INTO t VALUES (1)")
+    src = _source(mysql_db, snapshot="initial")
+    src.open(None)
+    try:
+        items = _drain(src, lambda xs: any(isinstance(x, ChangeEvent) for x in xs)
+                       and isinstance(xs[-1], Checkpoint) and xs[-1].offset.phase == "streaming", 30)
+    finally:
+        src.close()
+    position = items[-1].offset.position
+    with conn.cursor() as cur:  # the server's own answer for that binlog position
+        cur.execute("SELECT BINLOG_GTID_POS(%s, %s)", (position.file, position.pos))
+        assert position.gtid_set == cur.fetchone()[0] != ""
