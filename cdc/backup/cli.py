@@ -169,8 +169,8 @@ def create_cmd(config_path: Path, scheduled: bool, backup_id: str | None) -> Non
     from cdc.backup.create import create_backup, run_schedule
 
     config = _load(config_path)
-    metrics = _metrics(config)
     if scheduled:
+        metrics = _metrics(config)  # (a one-shot run exports no metrics: it would only pay for the import)
         if backup_id is not None:
             raise click.UsageError("--id names one backup; it cannot be used with --schedule")
 
@@ -181,7 +181,7 @@ def create_cmd(config_path: Path, scheduled: bool, backup_id: str | None) -> Non
             run_schedule(config, stop, progress=bar, metrics=metrics, on_backup=report)
         return
     with _progress("backup") as bar:
-        manifest = create_backup(config, backup_id=backup_id, progress=bar, metrics=metrics)
+        manifest = create_backup(config, backup_id=backup_id, progress=bar)
     click.echo(_created_line(manifest))
 
 

@@ -3,8 +3,11 @@
 The connector-specific part is one small interface, :class:`BackupSnapshot`, that a source package
 provides as ``connectors/<type>/backup.py`` with ``open_snapshot(source_config, prefix)``. It hands
 over the same items as the source's initial snapshot (definitions, then ``op: r`` rows) and the
-source position of the snapshot's consistent view. Everything else (chunks, manifest, seal, the
-atomic completion) is generic, in :mod:`cdc.backup.format`.
+source position of the snapshot's consistent view. A connector may also hand over rows in its
+native encoding (:meth:`BackupSnapshot.native_batches`: :class:`NativeTable` and
+:class:`NativeChunk`): whole chunks of lines as the server wrote them, with no value converted in
+Python. Everything else (chunks, manifest, seal, the atomic completion) is generic, in
+:mod:`cdc.backup.format`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,12 +35,41 @@ if TYPE_CHECKING:
     from cdc.events import Item
     from cdc.positions import Position
 
-__all__ = ["BackupSnapshot", "Reporter", "create_backup", "new_backup_id", "open_snapshot", "run_schedule"]
+__all__ = [
+    "BackupSnapshot",
+    "NativeChunk",
+    "NativeTable",
+    "Reporter",
+    "create_backup",
+    "new_backup_id",
+    "open_snapshot",
+    "run_schedule",
+]
 
 log = logging.getLogger("cdc.backup")
 
 #: While a backup streams rows, the cyclic garbage collector runs this often instead of automatically.
 GC_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class NativeTable:
+    """A table whose rows come as :class:`NativeChunk` items in ``encoding`` (one of
+    :data:`cdc.backup.format.ENCODINGS`); ``native`` is what reading them takes, stored in the manifest
+    and handed back to the connector's ``row_decoder`` (see :mod:`cdc.backup.format`)."""
+
+    change: SchemaChange
+    encoding: str
+    native: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NativeChunk:
+    """One chunk of a :class:`NativeTable`'s rows: ``rows`` whole lines, each ending in a line feed."""
+
+    table: TableId
+    text: bytes | bytearray
+    rows: int
 
 
 class BackupSnapshot(Protocol):
@@ -62,6 +95,13 @@ class BackupSnapshot(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # Optional (a connector without it is read through batches()):
+    #
+    # def native_batches(self, chunk_rows: int) -> Iterator[Sequence[Item | NativeTable | NativeChunk]]:
+    #     Like batches(), but a table may be announced by a NativeTable (instead of its SchemaChange)
+    #     and its rows then come as NativeChunk items of at most chunk_rows rows each; tables it cannot
+    #     read natively come as in batches(). The position and progress rules are the same.
 
 
 class Reporter(Protocol):
@@ -135,13 +175,15 @@ def create_backup(
     progress: Reporter = QUIET,
     metrics: Any = None,
     snapshot: BackupSnapshot | None = None,
+    native: bool = True,
 ) -> Manifest:
     """Take one backup of the source's captured tables into ``backups.destination`` and return its manifest.
 
     The backup is complete (and listed) only once this returns; a failure removes what was
     written, and a killed process leaves only an ignored ``.partial`` directory. ``metrics``, when
     given and when it has ``backup_done(size_bytes, duration_s, finished_at)``, is told about the
-    completed backup. ``snapshot`` replaces the connector's (for tests).
+    completed backup. ``snapshot`` replaces the connector's (for tests). ``native=False`` stores
+    every table as JSON lines even when the connector can read it in its native encoding.
 
     Raises :class:`~cdc.errors.ConfigError` without a ``backups`` section or with a bad key file,
     :class:`~cdc.errors.BackupError` when the destination cannot take it, and the source
@@ -171,12 +213,17 @@ def create_backup(
         writer.open()
         snapshot_ms: int | None = None
         read = Op.READ
-        for batch in stream.batches():
+        native_batches = getattr(stream, "native_batches", None) if native else None
+        batches: Iterator[Sequence[Any]] = (
+            native_batches(cfg.chunk_rows) if callable(native_batches) else stream.batches()
+        )
+        for batch in batches:
             if snapshot_ms is None:
                 snapshot_ms = _now_ms()  # the view was taken before the first batch could be yielded
             rows: dict[TableId, list[dict[str, Any]]] = {}
             table: TableId | None = None
             images: list[dict[str, Any]] = []
+            chunked = 0
             for item in batch:
                 if type(item) is ChangeEvent or isinstance(item, ChangeEvent):
                     after = item.after
@@ -186,14 +233,19 @@ def create_backup(
                         table = item.table
                         images = rows.setdefault(table, [])
                     images.append(after)
+                elif type(item) is NativeChunk:
+                    writer.add_chunk(item.table, item.text, item.rows)
+                    chunked += item.rows
                 elif isinstance(item, SchemaChange):
                     writer.add_table(item)
+                elif isinstance(item, NativeTable):
+                    writer.add_table(item.change, item.encoding, item.native)
             for table_id, table_rows in rows.items():
                 writer.add_rows(table_id, table_rows)
             view = stream.progress() or {}
             if task is None:
                 task = progress.start_task(f"backup {bid}", int(view.get("rows_total_estimate") or 0) or None)
-            n = sum(len(v) for v in rows.values())
+            n = sum(len(v) for v in rows.values()) + chunked
             if n:
                 progress.advance(task, n)
                 done += n

@@ -4,26 +4,44 @@ Layout of a complete backup ``<destination>/<id>/``::
 
     manifest.json                 what the backup holds (below); written last
     manifest.seal                 HMAC-SHA256 (with a key) or SHA-256 (without) of manifest.json
-    data/0000/000000.jsonl.zst    table 0, chunk 0 (".aes" appended when encrypted)
-    data/0000/000001.jsonl.zst    ...
+    data/0000/000000.copy.zst     table 0, chunk 0 (".aes" appended when encrypted)
+    data/0000/000001.copy.zst     ...
 
-**Chunks.** A chunk holds up to ``chunk_rows`` rows of one table as JSON lines: each line is the
-``after`` image of the snapshot's ``op: r`` event, in Debezium's representation (the very values
-the change topics carry), so a restore hands them to the sink's usual conversion unchanged. The
-lines are compressed as one zstandard frame (with its content checksum). With a key, the frame is
+**Chunks.** A chunk holds up to ``chunk_rows`` rows of one table, one line per row, in the
+table's **encoding** (``TableEntry.encoding``):
+
+* ``jsonl`` (``.jsonl.zst``): each line is the ``after`` image of the snapshot's ``op: r`` event as
+  JSON, in Debezium's representation (the very values the change topics carry), so a restore hands
+  them to the sink's usual conversion unchanged. Any source can write it; format 1 knew only this.
+* ``pg-copy`` (``.copy.zst``, PostgreSQL sources): the rows as ``COPY … TO STDOUT`` writes them in
+  its text format (tab-separated, ``\\N`` for NULL, backslash escapes), under the session settings of
+  :func:`connectors.postgres.types.session_options`, so every value is the text of its type's output
+  function: exactly what the initial snapshot and pgoutput read.
+* ``mysql-tsv`` (``.tsv.zst``, MySQL/MariaDB sources): the rows as ``LOAD DATA`` reads them
+  (tab-separated, ``\\N`` for NULL, backslash escapes; binary columns in hex), each value the text
+  the server's text protocol sends for it.
+
+A native encoding is read and written without converting a single value in Python: a restore into
+the same engine loads the lines as they are (``COPY FROM``, ``LOAD DATA``), a restore into another
+engine turns them into Debezium values with the source connector's own text converters
+(``native`` in the table's entry says how: the columns, their types and the representation modes
+of the source). The lines are compressed as one zstandard frame (with its content checksum). With a key, the frame is
 encrypted with AES-256-GCM under the backup's own derived key (:mod:`cdc.backup.keys`), with a
 random 96-bit nonce per chunk and the backup id and file name as associated data, so a chunk
 cannot be moved to another place or another backup unnoticed; the file is then
 ``b"CDCB\\x01" + nonce + ciphertext-and-tag``. The manifest records every chunk's row count, size
 and the SHA-256 of its bytes as stored.
 
-**Manifest** (``manifest.json``, JSON): ``format`` (:data:`FORMAT_VERSION`; readers refuse others),
+**Manifest** (``manifest.json``, JSON): ``format`` (:data:`FORMAT_VERSION`; this version also reads
+format 1, and refuses others),
 ``id``, ``pipeline``, ``source`` (connector type), ``position`` (the source position of the
 snapshot's consistent view, :meth:`cdc.positions.Position.to_dict`), ``snapshot_ms`` (wall-clock
 time when that view was taken), ``started_ms``, ``finished_ms``, ``compression``, ``encryption``
 (``"aes-256-gcm"`` or null), ``key_id``, ``cdc_version`` and ``tables``: per table its id, its
 definition as the schema-change event value :meth:`cdc.envelope.EnvelopeCodec.encode_schema_change`
-writes (so types travel exactly as on the change topics), its row count and its chunks.
+writes (so types travel exactly as on the change topics), its row count, its chunks, its
+``encoding`` and, for a native encoding, ``native`` (what reading it takes; written by the source
+connector and read by it again).
 
 **Seal** (``manifest.seal``, JSON): with a key, ``{"alg": "hmac-sha256", "key_id", "mac"}`` over
 the manifest's bytes with the derived MAC key: real authentication, only the key's holder can
@@ -51,7 +69,7 @@ import re
 import secrets
 import shutil
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +85,7 @@ from cdc.events import SchemaChange, TableId
 from cdc.positions import Position, position_from_dict
 
 __all__ = [
+    "ENCODINGS",
     "FORMAT_VERSION",
     "MANIFEST",
     "PARTIAL_SUFFIX",
@@ -83,7 +102,11 @@ __all__ = [
     "valid_backup_id",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The format versions this cdc reads (format 1: JSON-lines chunks only).
+READABLE_FORMATS = (1, 2)
+#: The chunk encodings and the suffix of their files (see the module docstring).
+ENCODINGS = {"jsonl": ".jsonl.zst", "pg-copy": ".copy.zst", "mysql-tsv": ".tsv.zst"}
 MANIFEST = "manifest.json"
 SEAL = "manifest.seal"
 PARTIAL_SUFFIX = ".partial"
@@ -141,6 +164,8 @@ class TableEntry:
     schema_change: dict[str, Any]
     rows: int = 0
     chunks: list[ChunkInfo] = field(default_factory=list)
+    encoding: str = "jsonl"
+    native: dict[str, Any] | None = None  # for a native encoding: what reading it takes (the connector's)
 
     def schema(self, codec: EnvelopeCodec | None = None) -> SchemaChange:
         """The table's definition as the :class:`~cdc.events.SchemaChange` it was taken from."""
@@ -158,15 +183,27 @@ class TableEntry:
             "definition": self.schema_change,
             "rows": self.rows,
             "chunks": [c.to_dict() for c in self.chunks],
+            "encoding": self.encoding,
+            "native": self.native,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TableEntry:
+        encoding = str(d.get("encoding", "jsonl"))
+        if encoding not in ENCODINGS:
+            raise BackupError(
+                f"table {d.get('schema')}.{d.get('name')} is stored in encoding {encoding[:40]!r}, which this cdc "
+                "cannot read",
+                hint="use the cdc version that wrote it",
+            )
+        native = d.get("native")
         return cls(
             TableId(str(d["schema"]), str(d["name"])),
             dict(d["definition"]),
             int(d["rows"]),
             [ChunkInfo.from_dict(c) for c in d["chunks"]],
+            encoding,
+            dict(native) if native is not None else None,
         )
 
 
@@ -224,9 +261,10 @@ class Manifest:
         try:
             doc = orjson.loads(data)
             version = doc["format"]
-            if version != FORMAT_VERSION:
+            if version not in READABLE_FORMATS:
                 raise BackupError(
-                    f"{where} has format version {version!r}; this cdc reads version {FORMAT_VERSION}",
+                    f"{where} has format version {version!r}; this cdc reads versions "
+                    f"{', '.join(map(str, READABLE_FORMATS))}",
                     hint="use the cdc version that wrote it",
                 )
             return cls(
@@ -242,6 +280,7 @@ class Manifest:
                 key_id=doc.get("key_id"),
                 compression=str(doc.get("compression", "zstd")),
                 cdc_version=str(doc.get("cdc_version", "")),
+                format=int(version),
             )
         except BackupError:
             raise
@@ -352,17 +391,17 @@ class ChunkCodec:
         return f"cdc-backup\0{self.backup_id}\0{file}".encode()
 
     def encode(self, rows: Sequence[Mapping[str, Any]], file: str) -> bytes:
-        """The stored bytes of a chunk holding ``rows`` at path ``file`` of the backup."""
-        return self.seal(self.lines(rows), file)
+        """The stored bytes of a JSON-lines chunk holding ``rows`` at path ``file`` of the backup."""
+        return self.seal(self.json_lines(rows), file)
 
     @staticmethod
-    def lines(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    def json_lines(rows: Sequence[Mapping[str, Any]]) -> bytes:
         """``rows`` as JSON lines (the uncompressed content of a chunk)."""
         dumps = orjson.dumps
         # (not OPT_APPEND_NEWLINE: orjson then leaves each small result in an oversized buffer)
         return b"".join([dumps(row) + b"\n" for row in rows])
 
-    def seal(self, text: bytes, file: str) -> bytes:
+    def seal(self, text: bytes | bytearray, file: str) -> bytes:
         """The stored bytes of a chunk whose content is ``text``: compressed, then encrypted with a key.
 
         Holds the GIL only briefly (zstandard and the cipher release it), so it can run in a thread
@@ -376,11 +415,9 @@ class ChunkCodec:
         sealed: bytes = self._cipher().encrypt(nonce, frame, self._aad(file))
         return _MAGIC + nonce + sealed
 
-    def decode(self, data: bytes, chunk: ChunkInfo, where: str) -> list[dict[str, Any]]:
-        """The rows of a chunk's stored bytes, after checking size, SHA-256, tag and row count against ``chunk``.
-
-        Raises :class:`~cdc.errors.BackupCorruptError` for any mismatch.
-        """
+    def open(self, data: bytes, chunk: ChunkInfo, where: str) -> bytes:
+        """The content (the lines) of a chunk's stored bytes, after checking size, SHA-256 and tag against
+        ``chunk``; :class:`~cdc.errors.BackupCorruptError` for any mismatch. Rows are not counted here."""
         self.check(data, chunk, where)
         frame = data
         if self.keys is not None:
@@ -398,15 +435,29 @@ class ChunkCodec:
         import zstandard
 
         try:
-            text = zstandard.ZstdDecompressor().decompress(frame)
+            text: bytes = zstandard.ZstdDecompressor().decompress(frame)
         except zstandard.ZstdError as exc:
             raise BackupCorruptError(f"{where}: {chunk.file} does not decompress: {exc}") from exc
-        rows = _json_lines(text)
+        return text
+
+    def decode(self, data: bytes, chunk: ChunkInfo, where: str) -> list[dict[str, Any]]:
+        """The rows of a JSON-lines chunk's stored bytes, after checking size, SHA-256, tag and row count
+        against ``chunk``. Raises :class:`~cdc.errors.BackupCorruptError` for any mismatch."""
+        rows = _json_lines(self.open(data, chunk, where))
         if rows is None:
             raise BackupCorruptError(f"{where}: {chunk.file} holds a line that is not a JSON object")
         if len(rows) != chunk.rows:
             raise BackupCorruptError(f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}")
         return rows
+
+    def lines(self, data: bytes, chunk: ChunkInfo, where: str) -> bytes:
+        """The lines of a native chunk's stored bytes (each row one line ending in a line feed: both native
+        encodings escape line feeds inside values), after checking size, SHA-256, tag and row count."""
+        text = self.open(data, chunk, where)
+        count = text.count(b"\n")
+        if count != chunk.rows or (text and not text.endswith(b"\n")):
+            raise BackupCorruptError(f"{where}: {chunk.file} holds {count} lines; the manifest says {chunk.rows} rows")
+        return text
 
     @staticmethod
     def check(data: bytes, chunk: ChunkInfo, where: str) -> None:
@@ -539,22 +590,43 @@ class BackupWriter:
         self._lock = lock
         (self.partial / "data").mkdir()
 
-    def add_table(self, change: SchemaChange) -> None:
-        """Record a table's definition (a later one for the same table replaces it)."""
+    def add_table(self, change: SchemaChange, encoding: str = "jsonl", native: dict[str, Any] | None = None) -> None:
+        """Record a table's definition (a later one for the same table replaces it) and the encoding its
+        rows will come in: ``jsonl`` (:meth:`add_rows`) or a native one (:meth:`add_chunk`), with what
+        reading it takes (``native``, stored in the manifest)."""
+        if encoding not in ENCODINGS:
+            raise BackupError(f"unknown chunk encoding {encoding!r}")
         table = change.schema.table
         _, value = self.codec.encode_schema_change(change)  # plain JSON: the codec embeds no Connect schema
         doc = orjson.loads(value)
         current = self._tables.get(table)
         if current is not None:
+            started = bool(current.entry.chunks or current.pending or current.rows)
+            if started and (encoding, native) != (current.entry.encoding, current.entry.native):
+                raise BackupError(f"the encoding of {table} changed after its first rows")
             current.entry.schema_change = doc
+            current.entry.encoding, current.entry.native = encoding, native
             return
-        self._tables[table] = _OpenTable(TableEntry(table, doc), len(self._tables))
+        self._tables[table] = _OpenTable(TableEntry(table, doc, encoding=encoding, native=native), len(self._tables))
+
+    def add_chunk(self, table: TableId, text: bytes | bytearray, rows: int) -> None:
+        """Write one chunk of ``table`` in its native encoding: ``rows`` whole lines (each ending in a line
+        feed), as the source connector read them. The connector cuts the chunks (at ``chunk_rows``)."""
+        t = self._tables.get(table)
+        if t is None:
+            raise BackupError(f"rows of {table} arrived before its definition")
+        if t.entry.encoding == "jsonl":
+            raise BackupError(f"{table} is stored as JSON lines; its rows come through add_rows")
+        if rows:
+            self._submit(t, text, rows)
 
     def add_rows(self, table: TableId, rows: Sequence[dict[str, Any]]) -> None:
         """Append row images of ``table``; full chunks are written out as they fill."""
         t = self._tables.get(table)
         if t is None:
             raise BackupError(f"rows of {table} arrived before its definition")
+        if t.entry.encoding != "jsonl":
+            raise BackupError(f"{table} is stored in encoding {t.entry.encoding}; its rows come through add_chunk")
         buf = t.rows
         buf.extend(rows)
         while len(buf) >= self.chunk_rows:
@@ -562,25 +634,27 @@ class BackupWriter:
             del buf[: self.chunk_rows]
 
     def _flush(self, t: _OpenTable, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
+        if rows:
+            self._submit(t, self.chunks.json_lines(rows), len(rows))  # needs the GIL: here; the rest in the thread
+
+    def _submit(self, t: _OpenTable, text: bytes | bytearray, rows: int) -> None:
+        """Hand a chunk's content to the sealing thread (compress, encrypt, write, fsync)."""
         folder = self.partial / "data" / f"{t.index:04d}"
         if folder not in self._dirs:
             folder.mkdir(exist_ok=True)
             self._dirs.add(folder)
-        name = f"data/{t.index:04d}/{t.written:06d}.jsonl.zst" + (".aes" if self.keys else "")
+        name = f"data/{t.index:04d}/{t.written:06d}{ENCODINGS[t.entry.encoding]}" + (".aes" if self.keys else "")
         t.written += 1
-        text = self.chunks.lines(rows)  # needs the GIL: here; the rest in the sealing thread
         if self._sealer is None:
             self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-backup-write")
-        future = self._sealer.submit(self._seal, text, name, len(rows))
+        future = self._sealer.submit(self._seal, text, name, rows)
         t.pending.append(future)
-        t.entry.rows += len(rows)
+        t.entry.rows += rows
         self._inflight.append(future)
         while len(self._inflight) > MAX_PENDING_CHUNKS:
             self._result(self._inflight.popleft())  # raises the thread's error here
 
-    def _seal(self, text: bytes, name: str, rows: int) -> ChunkInfo:
+    def _seal(self, text: bytes | bytearray, name: str, rows: int) -> ChunkInfo:
         data = self.chunks.seal(text, name)
         _write_file(self.partial / name, data)
         self.bytes_written += len(data)  # only this thread writes it
@@ -683,11 +757,40 @@ def partial_in_use(path: Path) -> bool:
     return False
 
 
+def row_decoder(source: str, entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
+    """For a table in a native encoding: the source connector's function from a chunk's lines (as
+    :meth:`ChunkCodec.lines` returns them) to row images in Debezium's representation, the values its
+    initial snapshot would have published. ``source`` is the manifest's connector type.
+
+    Raises :class:`~cdc.errors.BackupError` when this cdc has no such connector; the function raises
+    :class:`~cdc.errors.BackupCorruptError` for a line it cannot read."""
+    decoder: Callable[[bytes], list[dict[str, Any]]] = backup_module(source).row_decoder(entry)
+    return decoder
+
+
+def backup_module(source: str) -> Any:
+    """The backup support of the source connector ``source`` (``connectors/<type>/backup.py``): its snapshot
+    for backups, and the reading and loading of its native chunks (``row_decoder``, ``native_loader``)."""
+    import importlib
+
+    from cdc import registry
+
+    package = registry.SOURCES.get(source)
+    if package is None:
+        raise BackupError(f"backups of {source!r} sources cannot be read by this cdc (no such connector)")
+    return importlib.import_module(f"{package}.backup")
+
+
 def iter_rows(
     directory: Path, manifest: Manifest, entry: TableEntry, keys: BackupKeys | None
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """(chunk index, rows) for every chunk of ``entry``, each checked before it is decoded."""
     codec = ChunkCodec(manifest.id, keys)
     where = f"backup {manifest.id}"
+    decode = None if entry.encoding == "jsonl" else row_decoder(manifest.source, entry)
     for i, chunk in enumerate(entry.chunks):
-        yield i, codec.decode(read_chunk(directory, chunk, where), chunk, where)
+        data = read_chunk(directory, chunk, where)
+        if decode is None:
+            yield i, codec.decode(data, chunk, where)
+        else:
+            yield i, decode(codec.lines(data, chunk, where))

@@ -13,7 +13,14 @@ same arguments finishes it and gives the same result:
    the manifest; then each chunk is applied as one batch of ``op: r`` events through
    :meth:`~cdc.connector.Sink.write_batch` (PostgreSQL: ``COPY`` into a staging table and one
    merge; MySQL/MariaDB: multi-row upserts), together with a marker that it is done (pipeline key
-   ``restore:<id>:<table>#<chunk>``). ``--parallel`` chunks load at once, one sink per thread,
+   ``restore:<id>:<table>#<chunk>``). A table in a native encoding (see :mod:`cdc.backup.format`)
+   whose target the source connector's ``native_loader`` accepts (the same engine, every column of
+   the same type, nothing lost by the Debezium representation) skips the conversion: its chunks go
+   to the target as the source wrote them (``COPY FROM``, ``LOAD DATA``), each again in one
+   transaction with its marker; the loader may drop an empty table's primary key first and add it
+   back once all chunks are in. Other native tables are decoded by the connector's ``row_decoder``
+   into the very row images its snapshot would have published, and applied as above.
+   ``--parallel`` chunks load at once, one sink per thread,
    the chunks of one table side by side (one thread converts rows while the target writes
    another's). A rerun skips the chunks done; a chunk that hits a transient error (a deadlock)
    is tried again.
@@ -71,9 +78,10 @@ from typing import TYPE_CHECKING, Any
 
 from cdc.backup.catalog import Catalog
 from cdc.backup.create import QUIET, Reporter, backups_config, keys_for
-from cdc.backup.format import ChunkCodec, Manifest, TableEntry, read_chunk, show_position
+from cdc.backup.format import ChunkCodec, Manifest, TableEntry, backup_module, read_chunk, row_decoder, show_position
 from cdc.envelope import EnvelopeCodec
 from cdc.errors import (
+    BackupCorruptError,
     BackupError,
     ConfigError,
     ConnectionLostError,
@@ -309,6 +317,8 @@ class _Restore:
         self._abort = threading.Event()
         self._lock = threading.Lock()
         self._tasks: dict[TableId, _TableTask] = {}
+        self.loaders: dict[TableId, Any] = {}  # tables loaded natively (the connector's loader)
+        self.decoders: dict[TableId, Callable[[bytes], list[dict[str, Any]]]] = {}  # other native tables
 
     def includes(self, table: TableId) -> bool:
         name = str(table)
@@ -322,6 +332,26 @@ class _Restore:
         return sink
 
     # ------------------------------------------------------------------ phase 2: bulk load
+
+    def prepare_native(self, sink: Sink) -> None:
+        """For every table in a native encoding: its loader, when the target takes its chunks as they are
+        (then prepared: an empty table may lose its primary key until :meth:`finish_native`), else its
+        decoder. The tables must exist (the sink applied their definitions)."""
+        for entry in self.entries:
+            if entry.encoding == "jsonl" or not entry.chunks:
+                continue
+            module = backup_module(self.manifest.source)
+            loader = module.native_loader(sink, entry)
+            if loader is not None:
+                loader.prepare(sink)
+                self.loaders[entry.table] = loader
+            else:
+                self.decoders[entry.table] = row_decoder(self.manifest.source, entry)
+
+    def finish_native(self, sink: Sink) -> None:
+        """Give the natively loaded tables back what :meth:`prepare_native` took (their primary keys)."""
+        for loader in self.loaders.values():
+            loader.finish(sink)
 
     def load(self) -> None:
         """Load every chunk of every table, ``parallel`` chunks at a time (one sink per thread).
@@ -395,6 +425,12 @@ class _Restore:
             return None
         chunk = entry.chunks[i]
         data = read_chunk(self.path, chunk, where)
+        offset = SourceOffset(manifest.position, "snapshot", {"chunk": i + 1, "chunks": len(entry.chunks)})
+        loader = self.loaders.get(entry.table)
+        if loader is not None:
+            text = codec.lines(data, chunk, where)
+            self._retry(lambda: loader.load(sink, key, offset, text, chunk.rows))
+            return chunk.rows
         source = {
             "connector": manifest.source,
             "snapshot": "true",
@@ -404,22 +440,31 @@ class _Restore:
         paused = gc.isenabled()
         gc.disable()  # tens of thousands of acyclic events: spare the collector scanning them
         try:
-            rows = codec.decode(data, chunk, where)
+            decoder = self.decoders.get(entry.table)
+            rows = codec.decode(data, chunk, where) if decoder is None else decoder(codec.lines(data, chunk, where))
+            if len(rows) != chunk.rows:
+                raise BackupCorruptError(
+                    f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}"
+                )
             table, at, read = entry.table, manifest.snapshot_ms, Op.READ
             events = [ChangeEvent(read, table, None, None, row, source, at) for row in rows]
         finally:
             if paused:
                 gc.enable()
-        offset = SourceOffset(manifest.position, "snapshot", {"chunk": i + 1, "chunks": len(entry.chunks)})
+        self._retry(lambda: sink.write_batch(key, events, offset=offset))
+        return len(rows)
+
+    def _retry(self, write: Callable[[], None]) -> None:
+        """Run one chunk's transaction; a transient error (a deadlock, a lost connection) is tried again: the
+        transaction either happened whole or not at all."""
         for attempt in range(CHUNK_ATTEMPTS):
             try:
-                sink.write_batch(key, events, offset=offset)
+                write()
                 break
             except TransientError:
                 if attempt == CHUNK_ATTEMPTS - 1 or self._abort.is_set():
                     raise
                 time.sleep(0.2 * 2**attempt)
-        return len(rows)
 
     # ------------------------------------------------------------------ phase 3: replay
 
@@ -845,7 +890,9 @@ def restore(
         if phase == "restore:load":
             for entry in entries:  # tables (and PostgreSQL schemas) created one at a time, before the threads
                 control.apply_schema(entry.schema(job.codec))
+            job.prepare_native(control)
             job.load()
+            job.finish_native(control)
             mark("restore:replay")
             phase = "restore:replay"
         if phase == "restore:replay":

@@ -7,19 +7,91 @@ initial snapshot would publish. Writes go on meanwhile: MariaDB's ``binlog_snaps
 ``binlog_snapshot_position`` name the binlog position that matches the transaction's view without
 any lock (MySQL 8: a brief ``FLUSH TABLES WITH READ LOCK`` while it starts).
 No binlog connection is opened and no offset is stored: a backup leaves the pipeline untouched.
+
+**Native chunks** (:meth:`MySqlBackupSnapshot.native_batches`, encoding ``mysql-tsv``). The
+definitions come from the snapshot reader, in its transaction; the rows of every table are then
+read in that same transaction with one ``SELECT`` per table in which the server writes each row
+as one line of ``LOAD DATA`` text: values separated by tabs, ``\\N`` for NULL, a backslash before
+every backslash, tab and line feed inside a string, binary strings in hex. Each value is the text
+the server's text protocol sends for it (``IFNULL(col, '\\N')`` and ``REGEXP_REPLACE`` keep the
+column's own text; strings in their own character set converted to utf8mb4). The result rows are
+read straight off the connection, one protocol packet per row, and stored as they come,
+``chunk_rows`` lines to a chunk: no value is converted in Python. The manifest keeps, per column,
+the protocol type and character set the server reports for it, so :func:`row_decoder` turns a line
+back into the very values PyMySQL would have returned and the snapshot's converters then make of
+them. A table with a column type this does not cover (``BIT``, spatial types) makes the whole
+backup fall back to JSON lines.
+
+**Restoring into MySQL/MariaDB** (:func:`native_loader`): when the target allows ``LOAD DATA
+LOCAL`` and every column of the target table has the source column's type (``COLUMN_TYPE``;
+strings in utf8mb4) and a Debezium representation that loses nothing under the source's modes,
+each chunk is sent with ``LOAD DATA LOCAL INFILE`` in one transaction with its done-marker. The
+data is sent from memory over cdc's own exchange: the server's file request is answered with the
+chunk, whatever file name it asks for, and the driver's own handler (which would read a local
+file the server names) stays disabled. ``LOCAL`` turns errors about values into warnings, so a
+chunk that loads with any warning, or with fewer rows than it holds, is rolled back and refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from cdc.errors import ConnectError, ConnectionLostError
-from cdc.events import Item
+from cdc.errors import BackupCorruptError, ConnectError, ConnectionLostError, DecodeError, TargetValueError
+from cdc.events import Item, SchemaChange
 from cdc.positions import Position
 from connectors.mysql.config import MySqlSourceConfig
 
-__all__ = ["MySqlBackupSnapshot", "open_snapshot"]
+if TYPE_CHECKING:
+    from cdc.backup.create import NativeChunk, NativeTable
+    from cdc.backup.format import TableEntry
+
+__all__ = ["ENCODING", "LoadDataLoader", "MySqlBackupSnapshot", "native_loader", "open_snapshot", "row_decoder"]
+
+#: The chunk encoding of this connector's native chunks (see :mod:`cdc.backup.format`).
+ENCODING = "mysql-tsv"
+
+#: ``DATA_TYPE`` s read as text (escaped), as hex (binary strings), or as they are (numbers, times).
+_TEXT = frozenset(
+    {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json", "uuid", "inet4", "inet6"}
+)
+_BINARY = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+_PLAIN = frozenset(
+    {
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "int",
+        "bigint",
+        "decimal",
+        "float",
+        "double",
+        "date",
+        "datetime",
+        "timestamp",
+        "time",
+        "year",
+    }
+)
+_TIME_TYPES = frozenset({"datetime", "timestamp", "time"})
+
+_COLUMNS_SQL = (
+    "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+    "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION"
+)
+
+
+class _RecordingEngine:
+    """The snapshot's engine, remembering the connection the snapshot transaction runs on."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.connection: Any = None
+
+    def connect(self) -> Any:
+        self.connection = self.engine.connect()
+        return self.connection
 
 
 class MySqlBackupSnapshot:
@@ -33,7 +105,9 @@ class MySqlBackupSnapshot:
         from connectors.sql.config import sqlalchemy_url
 
         self._engine: Any = create_engine(sqlalchemy_url(config.url.get_secret_value()), pool_pre_ping=True)
-        self._snapshot = Snapshot(config, prefix, self._engine, TypeModes.from_config(config), None)
+        self._recording = _RecordingEngine(self._engine)
+        self._modes = TypeModes.from_config(config)
+        self._snapshot = Snapshot(config, prefix, self._recording, self._modes, None)
         self._batch_rows = config.max_batch_events
         self._iter: Iterator[list[Item]] | None = None
 
@@ -42,21 +116,61 @@ class MySqlBackupSnapshot:
         """The binlog position of the snapshot's view; known once the first batch was yielded."""
         return self._snapshot.start_position
 
-    def batches(self) -> Iterator[Sequence[Item]]:
-        """The snapshot's items: the definitions first, then ``op: r`` rows (and chunk checkpoints)."""
+    def _server_id(self) -> int:
         from sqlalchemy import exc as sa_exc
         from sqlalchemy import text
 
         try:
             with self._engine.connect() as conn:
-                server_id = int(conn.execute(text("SELECT @@server_id")).scalar_one())
+                return int(conn.execute(text("SELECT @@server_id")).scalar_one())
         except sa_exc.DBAPIError as exc:
             raise ConnectError(f"cannot connect to the MySQL source: {exc.orig}") from exc
-        self._iter = self._snapshot.items(server_id, self._batch_rows)
+
+    def batches(self) -> Iterator[Sequence[Item]]:
+        """The snapshot's items: the definitions first, then ``op: r`` rows (and chunk checkpoints)."""
+        from sqlalchemy import exc as sa_exc
+
+        self._iter = self._snapshot.items(self._server_id(), self._batch_rows)
         try:
             yield from self._iter
         except sa_exc.OperationalError as exc:
             raise ConnectionLostError(f"the MySQL source went away during the backup: {exc.orig}") from exc
+
+    def native_batches(self, chunk_rows: int) -> Iterator[Sequence[Item | NativeTable | NativeChunk]]:
+        """The snapshot with every table's rows as ``mysql-tsv`` chunks (see the module docstring); when a
+        table has a column type the encoding does not cover, the whole snapshot as :meth:`batches` gives it."""
+        import pymysql
+        from sqlalchemy import exc as sa_exc
+
+        from cdc.backup.create import NativeTable
+
+        self._iter = self._snapshot.items(self._server_id(), self._batch_rows)
+        try:
+            definitions = next(self._iter)
+            changes = [d for d in definitions if isinstance(d, SchemaChange)]
+            raw = self._recording.connection.connection.dbapi_connection
+            modes = {
+                "decimal": str(self._modes.decimal),
+                "time": str(self._modes.time),
+                "binary": str(self._modes.binary),
+                "bigint_unsigned": str(self._modes.bigint_unsigned),
+            }
+            plans = [_TablePlan.make(raw, change, modes) for change in changes] if _can_stream(raw) else []
+            if len(plans) != len(changes) or any(p is None for p in plans):
+                yield definitions  # as the snapshot reads it: JSON lines
+                yield from self._iter
+                return
+            ready = [p for p in plans if p is not None]
+            yield [NativeTable(p.change, ENCODING, p.native) for p in ready]
+            progress = self._snapshot.progress
+            for plan in ready:
+                progress.table = str(plan.table)
+                for chunk in _stream_lines(raw, plan, chunk_rows):
+                    progress.rows += chunk.rows
+                    yield [chunk]
+                progress.done.append(str(plan.table))
+        except (sa_exc.OperationalError, pymysql.err.OperationalError) as exc:
+            raise ConnectionLostError(f"the MySQL source went away during the backup: {exc}") from exc
 
     def progress(self) -> dict[str, Any] | None:
         return self._snapshot.progress.view()
@@ -71,3 +185,423 @@ class MySqlBackupSnapshot:
 def open_snapshot(config: MySqlSourceConfig, prefix: str) -> MySqlBackupSnapshot:
     """The snapshot a backup of this source reads (called by :func:`cdc.backup.create.create_backup`)."""
     return MySqlBackupSnapshot(config, prefix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading rows as LOAD DATA lines
+# ---------------------------------------------------------------------------------------------
+
+
+def _can_stream(raw: Any) -> bool:
+    """Whether the driver connection has the parts :func:`_stream_lines` reads packets through."""
+    return all(hasattr(raw, a) for a in ("_rfile", "_next_seq_id", "_result", "query", "encoding"))
+
+
+class _TablePlan:
+    """One table's select list of line-building expressions, and its manifest description."""
+
+    def __init__(self, change: SchemaChange, select: str, native: dict[str, Any]) -> None:
+        self.change = change
+        self.table = change.schema.table
+        self.select = select
+        self.native = native
+
+    @classmethod
+    def make(cls, raw: Any, change: SchemaChange, modes: dict[str, str]) -> _TablePlan | None:
+        """The plan of ``change``'s table, or None when a column's type is not covered."""
+        table = change.schema.table
+        names = [c.name for c in change.schema.columns]
+        with raw.cursor() as cur:
+            cur.execute(_COLUMNS_SQL, (table.schema, table.table))
+            catalog = {str(r[0]): r for r in cur.fetchall()}
+        exprs: list[str] = []
+        columns: list[dict[str, Any]] = []
+        for name in names:
+            row = catalog.get(name)
+            if row is None:
+                return None
+            data_type, column_type, charset = str(row[1]).lower(), str(row[2]).lower(), row[3]
+            ident = _quote(name)
+            if data_type in _BINARY or (data_type in _TEXT and charset in (None, "binary")):
+                expr, kind = f"HEX({ident})", "hex"
+            elif data_type in _TEXT:
+                value = ident if charset == "utf8mb4" else f"CONVERT({ident} USING utf8mb4)"
+                expr, kind = f"REGEXP_REPLACE({value}, '[\\\\\\\\\\t\\n]', '\\\\\\\\\\\\0')", "text"
+            elif data_type in _PLAIN:
+                expr, kind = ident, "plain"
+            else:
+                return None
+            exprs.append(f"IFNULL({expr}, '\\\\N')")
+            columns.append({"name": name, "data_type": data_type, "column_type": column_type, "kind": kind})
+        source = f"{_quote(table.schema)}.{_quote(table.table)}"
+        # the protocol type and character set the server reports for each column, as PyMySQL decodes by them
+        with raw.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(_quote(n) for n in names)} FROM {source} LIMIT 0")  # noqa: S608
+            fields = raw._result.fields if raw._result is not None else []
+        if len(fields) != len(columns):
+            return None
+        for col, field in zip(columns, fields, strict=True):
+            col["field_type"] = int(field.type_code)
+            col["charsetnr"] = int(field.charsetnr)
+        select = f"SELECT CONCAT_WS('\\t', {', '.join(exprs)}) FROM {source}"  # noqa: S608
+        native = {"columns": names, "types": columns, "encoding": str(raw.encoding), "modes": modes}
+        return cls(change, select, native)
+
+
+def _quote(name: str) -> str:
+    """A MySQL identifier, backquoted (``` doubled): catalog names only, never values."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _stream_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[NativeChunk]:
+    """Run ``plan``'s SELECT and read its result rows straight off the connection: each row is one
+    protocol packet holding one length-prefixed string, the line; ``chunk_rows`` lines to a chunk."""
+    import pymysql
+
+    from cdc.backup.create import NativeChunk
+
+    raw.query(plan.select, unbuffered=True)  # sends it and reads the column definition
+    result = raw._result
+    rfile = raw._rfile
+    buf = b""
+    i = 0
+    out = bytearray()
+    rows = 0
+    seq = raw._next_seq_id
+    while True:
+        if len(buf) - i < 4:
+            buf = buf[i:] + _read(raw, rfile, 1 << 18)
+            i = 0
+            continue
+        size = buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16)
+        end = i + 4 + size
+        if end > len(buf):
+            buf = buf[i:] + _read(raw, rfile, max(1 << 18, end - len(buf)))
+            i = 0
+            continue
+        seq = buf[i + 3]
+        first = buf[i + 4] if size else 0
+        if size == 0xFFFFFF:  # a row of 16 MiB or more continues in the next packets
+            payload, i, seq = _long_payload(raw, rfile, buf, i)
+            buf = b""
+            out += _line(payload)
+        elif first < 0xFB:
+            out += buf[i + 5 : end]
+            i = end
+        elif first == 0xFE and size < 9:  # end of the rows
+            i = end
+            break
+        elif first == 0xFF:
+            result.unbuffered_active = False
+            raw._next_seq_id = (seq + 1) % 256
+            pymysql.err.raise_mysql_exception(buf[i + 4 : end])
+        else:
+            out += _line(buf[i + 4 : end])
+            i = end
+        out += b"\n"
+        rows += 1
+        if rows == chunk_rows:
+            yield NativeChunk(plan.table, out, rows)
+            out = bytearray()
+            rows = 0
+    if i != len(buf):
+        raise ConnectionLostError("the MySQL source sent more than the result of a backup's SELECT")
+    result.unbuffered_active = False
+    raw._next_seq_id = (seq + 1) % 256
+    if rows:
+        yield NativeChunk(plan.table, out, rows)
+
+
+def _read(raw: Any, rfile: Any, n: int) -> bytes:
+    data: bytes = rfile.read1(n)
+    if not data:
+        raw._force_close()
+        raise ConnectionLostError("the MySQL source closed the connection during the backup")
+    return data
+
+
+def _long_payload(raw: Any, rfile: Any, buf: bytes, i: int) -> tuple[bytes, int, int]:
+    """The payload of a packet sequence starting at ``buf[i]`` whose first packets are 16 MiB - 1 long."""
+    parts: list[bytes] = []
+    rest = buf[i:]
+    seq = 0
+    while True:
+        while len(rest) < 4:
+            rest += _read(raw, rfile, 1 << 18)
+        size = rest[0] | (rest[1] << 8) | (rest[2] << 16)
+        seq = rest[3]
+        while len(rest) < 4 + size:
+            rest += _read(raw, rfile, 4 + size - len(rest))
+        parts.append(rest[4 : 4 + size])
+        rest = rest[4 + size :]
+        if size < 0xFFFFFF:
+            break
+    if rest:
+        raise ConnectionLostError("the MySQL source sent rows after a long row without a pause")
+    return b"".join(parts), 0, seq
+
+
+def _line(payload: bytes) -> bytes:
+    """The string of a one-column row packet's payload (a length-encoded string)."""
+    first = payload[0]
+    if first < 0xFB:
+        return payload[1:]
+    width = {0xFC: 2, 0xFD: 3, 0xFE: 8}.get(first)
+    if width is None:
+        raise ConnectionLostError("the MySQL source sent a NULL line (an expression cannot be NULL)")
+    return payload[1 + width :]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading mysql-tsv chunks
+# ---------------------------------------------------------------------------------------------
+
+_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+
+
+def _decoders(native: dict[str, Any]) -> list[tuple[bool, str | None, Callable[[Any], Any] | None]]:
+    """Per column: (hex, text encoding, converter) as PyMySQL's result reading picks them for the field."""
+    from pymysql import converters
+    from pymysql.connections import TEXT_TYPES
+    from pymysql.constants import FIELD_TYPE
+
+    encoding = str(native.get("encoding") or "utf8")
+    out: list[tuple[bool, str | None, Callable[[Any], Any] | None]] = []
+    for col in native["types"]:
+        field_type = int(col["field_type"])
+        if field_type == FIELD_TYPE.JSON:
+            codec: str | None = encoding
+        elif field_type in TEXT_TYPES:
+            codec = None if int(col["charsetnr"]) == 63 else encoding
+        else:
+            codec = "ascii"
+        converter = converters.decoders.get(field_type)
+        if converter is converters.through:
+            converter = None
+        out.append((col["kind"] == "hex", codec, converter))
+    return out
+
+
+def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
+    """The row images of a ``mysql-tsv`` chunk's lines: each value read as PyMySQL reads the text protocol
+    (by the field type and character set in the manifest), then through the snapshot's converter for its
+    column, so a row reads exactly as the initial snapshot would have published it."""
+    from connectors.mysql.snapshot import _snapshot_converter
+
+    native = entry.native or {}
+    try:
+        schema = entry.schema().schema
+        names = [str(n) for n in native["columns"]]
+        readers = _decoders(native)
+        converters = [_snapshot_converter(schema.column(n)) for n in names]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackupCorruptError(
+            f"the mysql-tsv description of {entry.table} in the manifest is malformed: {exc}"
+        ) from exc
+    width = len(names)
+    columns = list(zip(names, readers, converters, strict=True))
+
+    def value(field: bytes, hexed: bool, codec: str | None, read: Any, conv: Any) -> Any:
+        if field == b"\\N":
+            return None
+        data: Any = _ESCAPE.sub(rb"\1", field) if b"\\" in field else field
+        if hexed:
+            data = bytes.fromhex(data.decode("ascii"))
+        if codec is not None:
+            data = data.decode(codec)
+        if read is not None:
+            data = read(data)
+        return conv(data)
+
+    def decode(text: bytes) -> list[dict[str, Any]]:
+        lines = _split_lines(text)
+        out = []
+        for line in lines:
+            fields = _split_fields(line)
+            if len(fields) != width:
+                raise BackupCorruptError(f"a chunk of {entry.table} holds a line of {len(fields)} values, not {width}")
+            try:
+                out.append(
+                    {
+                        name: value(f, hexed, codec, read, conv)
+                        for f, (name, (hexed, codec, read), conv) in zip(fields, columns, strict=True)
+                    }
+                )
+            except (ValueError, TypeError, ArithmeticError, DecodeError) as exc:
+                raise BackupCorruptError(
+                    f"a chunk of {entry.table} holds a value that does not read ({type(exc).__name__})"
+                ) from exc
+        return out
+
+    return decode
+
+
+def _split_lines(text: bytes) -> list[bytes]:
+    """The lines of a chunk: split at line feeds not escaped by a backslash (escaped ones are data)."""
+    lines = _split_unescaped(text, b"\n") if b"\\" in text else text.split(b"\n")
+    lines.pop()  # the text ends with a line feed
+    return lines
+
+
+def _split_fields(line: bytes) -> list[bytes]:
+    """The fields of a line: split at tabs not escaped by a backslash."""
+    return _split_unescaped(line, b"\t") if b"\\" in line else line.split(b"\t")
+
+
+def _split_unescaped(data: bytes, sep: bytes) -> list[bytes]:
+    """``data`` split at ``sep`` where it is not escaped: a separator preceded by an odd number of
+    backslashes is data (every backslash escapes the byte after it)."""
+    out: list[bytes] = []
+    pending: bytes | None = None
+    for part in data.split(sep):
+        piece = part if pending is None else pending + sep + part
+        if (len(piece) - len(piece.rstrip(b"\\"))) % 2:
+            pending = piece
+        else:
+            out.append(piece)
+            pending = None
+    if pending is not None:
+        out.append(pending)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading mysql-tsv chunks into a MySQL/MariaDB target
+# ---------------------------------------------------------------------------------------------
+
+
+def _lossless(data_type: str, column_type: str, modes: dict[str, Any]) -> bool:
+    """Whether a value of this type reaches the sink unchanged through its Debezium representation."""
+    if data_type == "decimal" and modes.get("decimal") == "double":
+        return False
+    if data_type in _TIME_TYPES and modes.get("time") == "connect":
+        return False
+    return not (data_type == "bigint" and "unsigned" in column_type and modes.get("bigint_unsigned") == "long")
+
+
+class LoadDataLoader:
+    """Loads ``mysql-tsv`` chunks of one table into a MySQL/MariaDB target with ``LOAD DATA LOCAL INFILE``
+    (see the module docstring); made by :func:`native_loader` once the sink has created the table."""
+
+    def __init__(self, sink: Any, entry: TableEntry, native: dict[str, Any]) -> None:
+        table = sink.target_table(entry.table)
+        self.label = table.name
+        targets: list[str] = []
+        sets: list[str] = []
+        for n, col in enumerate(native["types"]):
+            if col["kind"] == "hex":
+                targets.append(f"@h{n}")
+                sets.append(f"{_quote(col['name'])} = UNHEX(@h{n})")
+            else:
+                targets.append(_quote(col["name"]))
+        self.statement = (
+            f"LOAD DATA LOCAL INFILE 'cdc-backup-chunk' INTO TABLE {_quote(table.name)} CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({', '.join(targets)})" + (f" SET {', '.join(sets)}" if sets else "")
+        ).encode()
+
+    def prepare(self, sink: Any) -> None:
+        """Nothing: InnoDB tables are clustered by their primary key, which the rows arrive in the order of."""
+
+    def finish(self, sink: Any) -> None:
+        """Nothing (see :meth:`prepare`)."""
+
+    def load(self, sink: Any, key: str, offset: Any, text: bytes, rows: int) -> None:
+        """One chunk's lines and its done-marker, in one target transaction."""
+        from connectors.sql.errors import translate
+
+        doing = f"loading a chunk into {self.label}"
+        try:
+            with sink.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                _allow_local(raw)
+                with conn.begin():
+                    loaded, warnings = _load_data(raw, self.statement, text)
+                    if warnings or loaded != rows:
+                        raise TargetValueError(
+                            f"sink {sink.name!r}: {doing}: the target took {loaded} of {rows} rows with {warnings} "
+                            f"warnings{_first_warning(raw)}; the chunk is rolled back",
+                            hint="restore with the target's own column types, or into an empty table",
+                        )
+                    sink.store_position(conn, key, offset)
+        except TargetValueError:
+            raise
+        except Exception as exc:
+            raise translate(exc, sink=sink.name, doing=doing) from exc
+
+
+def _allow_local(raw: Any) -> None:
+    """Reconnect a driver connection with the ``LOCAL INFILE`` capability (once per connection), keeping the
+    driver's own file handler off: only :func:`_load_data` answers the server's request, with the chunk."""
+    from pymysql.constants import CLIENT
+
+    if raw.client_flag & CLIENT.LOCAL_FILES:
+        return
+    raw.close()
+    raw.client_flag |= CLIENT.LOCAL_FILES
+    raw._local_infile = False
+    raw.connect()
+
+
+def _load_data(raw: Any, statement: bytes, text: bytes) -> tuple[int, int]:
+    """Send ``LOAD DATA LOCAL`` and answer the server's file request with ``text``; (rows, warnings)."""
+    from pymysql.connections import OKPacketWrapper
+    from pymysql.constants import COMMAND
+
+    raw._execute_command(COMMAND.COM_QUERY, statement)
+    request = raw._read_packet()  # an error packet raises here
+    if request.get_all_data()[:1] != b"\xfb":
+        raise ConnectionLostError("the target did not ask for the data of LOAD DATA LOCAL")
+    view = memoryview(text)
+    step = 1 << 22
+    for start in range(0, len(view), step):
+        raw.write_packet(view[start : start + step])
+    raw.write_packet(b"")
+    ok = OKPacketWrapper(raw._read_packet())
+    return int(ok.affected_rows), int(ok.warning_count)
+
+
+def _first_warning(raw: Any) -> str:
+    """`` (first: <level> <code>)`` from SHOW WARNINGS, without the message (it may quote a value)."""
+    try:
+        with raw.cursor() as cur:
+            cur.execute("SHOW WARNINGS LIMIT 1")
+            row = cur.fetchone()
+    except Exception:  # noqa: BLE001 - only for the message
+        return ""
+    return f" (first: {row[0]} {row[1]})" if row else ""
+
+
+def native_loader(sink: Any, entry: TableEntry) -> LoadDataLoader | None:
+    """A loader for ``entry``'s ``mysql-tsv`` chunks into ``sink``'s target when it is a MySQL/MariaDB database
+    that allows ``LOAD DATA LOCAL`` and whose table (created by the sink already) takes the lines unchanged;
+    None when the rows must go through the sink's conversion instead."""
+    from sqlalchemy import text as sa_text
+
+    if entry.encoding != ENCODING or getattr(sink, "dialect", None) != "mysql" or entry.native is None:
+        return None
+    table = sink.target_table(entry.table)
+    if table is None:
+        return None
+    native = entry.native
+    modes = native.get("modes") or {}
+    with sink.engine.connect() as conn:
+        if not int(conn.execute(sa_text("SELECT @@local_infile")).scalar_one() or 0):
+            return None
+        rows = conn.execute(
+            sa_text(
+                "SELECT COLUMN_NAME, LOWER(COLUMN_TYPE), CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"
+            ),
+            {"t": table.name},
+        ).all()
+    target = {str(name): (str(kind), charset) for name, kind, charset in rows}
+    for col in native.get("types") or []:
+        have = target.get(str(col["name"]))
+        if have is None or have[0] != str(col["column_type"]):
+            return None
+        if col["kind"] == "text" and have[1] != "utf8mb4":
+            return None
+        if not _lossless(str(col["data_type"]), str(col["column_type"]), modes):
+            return None
+    return LoadDataLoader(sink, entry, native)

@@ -611,6 +611,12 @@ class SqlSink(Sink):
                     hint="re-read the applied positions (another sink process may own this partition now)",
                 )
 
+    def store_position(self, conn: sa.Connection, pipeline: str, offset: SourceOffset) -> None:
+        """Store ``offset`` as this sink's applied source offset of ``pipeline`` on ``conn``, inside the
+        caller's transaction: for a bulk loader that writes the rows itself (a restore's ``COPY`` or
+        ``LOAD DATA``) and commits them together with their position, as :meth:`write_batch` does."""
+        self._store_positions(conn, self._position_rows(pipeline, offset, None))
+
     def _store_positions(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
