@@ -11,6 +11,8 @@ Points (where the guarantees are at stake):
   group offsets are not.
 * ``sink.after_offsets``: the group offsets (a hint) were just committed.
 * ``publisher.after_send``: change records were handed to the producer, nothing acknowledged.
+* ``backup.after_chunk``: a backup's chunk file is written (the backup is still ``.partial``).
+* ``restore.after_chunk``: a restore committed one chunk (its rows and its done-marker).
 """
 
 from __future__ import annotations

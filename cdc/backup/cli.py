@@ -477,6 +477,8 @@ def restore_command(
         f"{f' ({result.skipped_chunks} chunks were already loaded)' if result.skipped_chunks else ''}, "
         f"{result.replayed:,} changes applied, {what}"
     )
+    if result.native:
+        line += f"; {len(result.native)} of the tables loaded as stored, without converting a value"
     if result.cut:
         line += f", stopped {result.cut}"
     click.echo(line)

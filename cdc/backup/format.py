@@ -77,7 +77,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from cdc import __version__
+from cdc import __version__, failpoints
 from cdc.backup.keys import BackupKeys
 from cdc.envelope import EnvelopeCodec
 from cdc.errors import BackupCorruptError, BackupError, DecodeError
@@ -657,6 +657,7 @@ class BackupWriter:
     def _seal(self, text: bytes | bytearray, name: str, rows: int) -> ChunkInfo:
         data = self.chunks.seal(text, name)
         _write_file(self.partial / name, data)
+        failpoints.hit("backup.after_chunk")
         self.bytes_written += len(data)  # only this thread writes it
         return ChunkInfo(name, rows, len(data), hashlib.sha256(data).hexdigest())
 

@@ -76,6 +76,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdc import failpoints
 from cdc.backup.catalog import Catalog
 from cdc.backup.create import QUIET, Reporter, backups_config, keys_for
 from cdc.backup.format import ChunkCodec, Manifest, TableEntry, backup_module, read_chunk, row_decoder, show_position
@@ -226,6 +227,7 @@ class RestoreResult:
     cut: str | None = None  # where the replay stopped, for the report
     already_done: bool = False
     notes: list[str] = field(default_factory=list)
+    native: list[str] = field(default_factory=list)  # tables whose chunks went to the target as stored
 
 
 def restore_key(backup_id: str) -> str:
@@ -345,6 +347,7 @@ class _Restore:
             if loader is not None:
                 loader.prepare(sink)
                 self.loaders[entry.table] = loader
+                self.result.native.append(str(entry.table))
             else:
                 self.decoders[entry.table] = row_decoder(self.manifest.source, entry)
 
@@ -401,6 +404,8 @@ class _Restore:
                     sink.apply_schema(entry.schema(self.codec))
                     applied.add(entry.table)
                 rows = self._load_chunk(sink, codec, entry, i)
+                if rows is not None:
+                    failpoints.hit("restore.after_chunk")
                 with self._lock:
                     task = self._tasks[entry.table]
                     task.left -= 1

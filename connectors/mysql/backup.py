@@ -12,7 +12,8 @@ No binlog connection is opened and no offset is stored: a backup leaves the pipe
 definitions come from the snapshot reader, in its transaction; the rows of every table are then
 read in that same transaction with one ``SELECT`` per table in which the server writes each row
 as one line of ``LOAD DATA`` text: values separated by tabs, ``\\N`` for NULL, a backslash before
-every backslash, tab and line feed inside a string, binary strings in hex. Each value is the text
+every backslash and tab inside a string, ``\\n`` for a line feed (so a line feed ends a row and
+nothing else), binary strings in hex. Each value is the text
 the server's text protocol sends for it (``IFNULL(col, '\\N')`` and ``REGEXP_REPLACE`` keep the
 column's own text; strings in their own character set converted to utf8mb4). The result rows are
 read straight off the connection, one protocol packet per row, and stored as they come,
@@ -226,7 +227,8 @@ class _TablePlan:
                 expr, kind = f"HEX({ident})", "hex"
             elif data_type in _TEXT:
                 value = ident if charset == "utf8mb4" else f"CONVERT({ident} USING utf8mb4)"
-                expr, kind = f"REGEXP_REPLACE({value}, '[\\\\\\\\\\t\\n]', '\\\\\\\\\\\\0')", "text"
+                escaped = f"REGEXP_REPLACE({value}, '[\\\\\\\\\\t]', '\\\\\\\\\\\\0')"  # \\ and tab: a backslash before
+                expr, kind = f"REPLACE({escaped}, '\\n', '\\\\n')", "text"  # a line feed: backslash n
             elif data_type in _PLAIN:
                 expr, kind = ident, "plain"
             else:
@@ -359,6 +361,12 @@ def _line(payload: bytes) -> bytes:
 _ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 
 
+def _unescape(m: re.Match[bytes]) -> bytes:
+    """``\\n`` is a line feed; a backslash before any other byte (backslash, tab) stands for that byte."""
+    c = m.group(1)
+    return b"\n" if c == b"n" else c
+
+
 def _decoders(native: dict[str, Any]) -> list[tuple[bool, str | None, Callable[[Any], Any] | None]]:
     """Per column: (hex, text encoding, converter) as PyMySQL's result reading picks them for the field."""
     from pymysql import converters
@@ -404,7 +412,7 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
     def value(field: bytes, hexed: bool, codec: str | None, read: Any, conv: Any) -> Any:
         if field == b"\\N":
             return None
-        data: Any = _ESCAPE.sub(rb"\1", field) if b"\\" in field else field
+        data: Any = _ESCAPE.sub(_unescape, field) if b"\\" in field else field
         if hexed:
             data = bytes.fromhex(data.decode("ascii"))
         if codec is not None:
@@ -437,8 +445,8 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
 
 
 def _split_lines(text: bytes) -> list[bytes]:
-    """The lines of a chunk: split at line feeds not escaped by a backslash (escaped ones are data)."""
-    lines = _split_unescaped(text, b"\n") if b"\\" in text else text.split(b"\n")
+    """The lines of a chunk (a line feed inside a value is written as ``\\n``)."""
+    lines = text.split(b"\n")
     lines.pop()  # the text ends with a line feed
     return lines
 

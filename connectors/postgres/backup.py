@@ -60,7 +60,7 @@ import secrets
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cdc.errors import BackupCorruptError, ConnectionLostError, DecodeError, TargetValueError
+from cdc.errors import BackupCorruptError, ConnectionLostError, TargetValueError
 from cdc.events import Item, SchemaChange, TableId
 from cdc.positions import PgPosition, Position, parse_lsn
 from connectors.postgres.config import PostgresSourceConfig, libpq_url
@@ -437,10 +437,7 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
             values = copy_fields(line)
             if len(values) != width:
                 raise BackupCorruptError(f"a chunk of {entry.table} holds a line of {len(values)} values, not {width}")
-            try:
-                out.append(image(values))
-            except DecodeError as exc:
-                raise BackupCorruptError(f"a chunk of {entry.table} holds a value that does not read: {exc}") from exc
+            out.append(image(values))  # a value the modes cannot represent: the snapshot reader's DecodeError
         return out
 
     return decode
@@ -454,6 +451,14 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
 _TIME_TYPES = frozenset({"date", "time", "timetz", "timestamp", "timestamptz"})
 _DECIMAL_TYPES = frozenset({"numeric", "money"})
 _FIRST_USER_OID = 16384  # FirstNormalObjectId: oids below belong to the built-in catalog
+
+
+_DEFAULT_PRECISION = re.compile(r"\b(timestamp|time)( with(?:out)? time zone)")
+
+
+def _same_type(a: str, b: str) -> bool:
+    """Whether two ``format_type`` spellings name the same type (a time type without a precision has 6)."""
+    return _DEFAULT_PRECISION.sub(r"\1(6)\2", a) == _DEFAULT_PRECISION.sub(r"\1(6)\2", b)
 
 
 def _lossless(pgtype: Any, modes: Any) -> bool:
@@ -578,7 +583,8 @@ def native_loader(sink: Any, entry: TableEntry) -> PgCopyLoader | None:
     target = {str(name): str(kind) for name, kind in rows}
     for col in native.get("types") or []:
         pgtype = types.get(int(col["oid"]))
-        if pgtype is None or target.get(str(col["name"])) != str(col["type"]) or not _lossless(pgtype, modes):
+        have = target.get(str(col["name"]))
+        if pgtype is None or have is None or not _same_type(have, str(col["type"])) or not _lossless(pgtype, modes):
             return None
     key = [c.name for c in table.primary_key.columns]
     return PgCopyLoader(sink, entry, [str(c) for c in native["columns"]], key)

@@ -524,19 +524,16 @@ def test_a_killed_backup_is_never_complete_and_a_killed_restore_finishes_on_reru
     cfg = _write_config(tmp_path / "cdc.yaml", "killed", mysql_db.server_url, mysql_db.name, None, chunk_rows=2000)
     destination = tmp_path / "backups"
 
-    proc = subprocess.Popen(
+    # killed (SIGKILL, at a failpoint) right after its third chunk file is written
+    killed = subprocess.run(
         [sys.executable, "-m", "cdc", "backup", "create", "-c", str(cfg)],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={**os.environ, "CDC_FAILPOINTS": "backup.after_chunk:3"},
+        capture_output=True,
+        timeout=300,
     )
-    deadline = time.monotonic() + 120
-    while len(list(destination.glob("*.partial/data/*/*.zst"))) < 3:
-        assert proc.poll() is None, "the backup ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(list(destination.glob("*.partial/data/*/*.zst"))) >= 3
     catalog = Catalog(destination, None)
     assert catalog.entries() == []
     listing = _cdc("backup", "list", "-c", str(cfg))

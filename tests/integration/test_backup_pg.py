@@ -657,19 +657,16 @@ def test_a_killed_backup_is_never_complete_and_leaves_no_slot(pg_db: Any, tmp_pa
         )
     cfg = _write_config(tmp_path / "cdc.yaml", "killed_pg", pg_db.url, None, chunk_rows=2000)
     destination = tmp_path / "backups"
-    proc = subprocess.Popen(
+    # killed (SIGKILL, at a failpoint) right after its third chunk file is written
+    killed = subprocess.run(
         [sys.executable, "-m", "cdc", "backup", "create", "-c", str(cfg)],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={**os.environ, "CDC_FAILPOINTS": "backup.after_chunk:3"},
+        capture_output=True,
+        timeout=300,
     )
-    deadline = time.monotonic() + 120
-    while len(list(destination.glob("*.partial/data/*/*.zst"))) < 3:
-        assert proc.poll() is None, f"the backup ended before it could be killed: {proc.stderr.read()!r}"  # type: ignore[union-attr]
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(list(destination.glob("*.partial/data/*/*.zst"))) >= 3
     assert Catalog(destination, None).entries() == []
     # the temporary slot went with the killed session (it existed only until the snapshot was imported)
     deadline = time.monotonic() + 30

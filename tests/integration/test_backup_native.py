@@ -1,0 +1,399 @@
+"""Native chunk encodings against real servers (PostgreSQL and MariaDB sources and targets, no Kafka).
+
+Every test takes the same source twice: once in the source's native encoding (``pg-copy``,
+``mysql-tsv``) and once as JSON lines (``native=False``, the initial snapshot's own row images,
+the format-1 path). The native backup must read back to exactly the JSON-lines rows, and restore to
+exactly the same target tables: loaded as stored into the same engine, converted into the other.
+Values are chosen to break a careless encoder: tabs, line feeds, backslashes, ``\\N`` as text,
+every byte in binary columns, NULL in every column, extreme numbers and times.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import services
+
+from cdc.backup.catalog import Catalog
+from cdc.backup.create import create_backup
+from cdc.backup.format import Manifest, iter_rows
+from cdc.backup.restore import Until, restore
+from cdc.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+NASTY = ["tab\there", "line\nfeed", "back\\slash", "\\N", "NULL", "", "ends with \\", "cr\r", "ünï ☕ 𝄞", "'\"`"]
+
+PG_KINDS = """CREATE TABLE kinds (
+  id integer PRIMARY KEY, b boolean, i2 smallint, i8 bigint, r real, d double precision, n numeric(30,8),
+  nn numeric, t text, v varchar(40), c char(6), by bytea, dt date, ts timestamp(6), tz timestamptz,
+  tm time(6), iv interval, u uuid, j json, jb jsonb, a integer[], ta text[], ip inet, m money,
+  bits bit(4), vb varbit(12), e mood, x xml, pt point)"""
+PG_PLAIN = """CREATE TABLE plain (
+  id bigint PRIMARY KEY, n integer, amount numeric(12,2), at timestamp(6), at_tz timestamptz, note varchar(200),
+  flag boolean, raw bytea, doc jsonb, day date, f double precision, tags text[])"""
+PG_FILL_PLAIN = """INSERT INTO plain
+SELECT g, g %% 97, (g %% 100000) / 100.0, timestamp '2023-11-14' + g * interval '1.000001 s',
+       timestamptz '2001-02-03 04:05:06.789+02' + g * interval '1 min', 'note ' || g, g %% 3 = 0,
+       decode(md5(g::text), 'hex'), jsonb_build_object('g', g, 's', 'x' || g), date '2020-01-01' + g,
+       g / 7.0, ARRAY['a' || g, 'b']
+FROM generate_series(1, %s) g"""
+
+MY_KINDS = """CREATE TABLE kinds (
+  id INT PRIMARY KEY, ti TINYINT, si SMALLINT UNSIGNED, mi MEDIUMINT, i INT, ub BIGINT UNSIGNED, b BIGINT,
+  d DECIMAL(30,10), f FLOAT, db DOUBLE, c CHAR(6), v VARCHAR(60), t TEXT, mt MEDIUMTEXT,
+  l1 VARCHAR(40) CHARACTER SET latin1, bi BINARY(4), vb VARBINARY(300), bl BLOB, dt DATE, dtm DATETIME(6),
+  ts TIMESTAMP(3) NULL, tm TIME(6), y YEAR, e ENUM('small', 'médium', 'large'), s SET('a', 'b', 'ç'), j JSON)
+  CHARACTER SET utf8mb4"""
+MY_PLAIN = """CREATE TABLE plain (
+  id BIGINT PRIMARY KEY, n INT, amount DECIMAL(12,2), at DATETIME(6), note VARCHAR(200), flag TINYINT,
+  raw VARBINARY(32), day DATE, f DOUBLE) CHARACTER SET utf8mb4"""
+MY_FILL_PLAIN = """INSERT INTO plain
+SELECT seq, seq % 97, (seq % 100000) / 100, TIMESTAMP('2023-11-14') + INTERVAL seq SECOND, CONCAT('note ', seq),
+       seq % 2, UNHEX(MD5(seq)), DATE('2020-01-01') + INTERVAL seq DAY, seq / 7
+FROM seq_1_to_{n}"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Databases
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _fresh_pg(server_url: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    name = f"cdc_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield services.with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def _fresh_mysql(server_url: str) -> Iterator[str]:
+    import pymysql
+
+    name = f"cdc_t_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(**services.mysql_params(server_url, ""))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        yield services.with_database(server_url, name)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+def _pg_rows(url: str, schema: str, table: str) -> list[tuple[Any, ...]]:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        q = sql.SQL("SELECT * FROM {}.{} ORDER BY id").format(sql.Identifier(schema), sql.Identifier(table))
+        return [_comparable(r) for r in conn.execute(q).fetchall()]
+
+
+def _comparable(row: Any) -> tuple[Any, ...]:
+    """A row with NaN as text (NaN equals nothing, not even itself)."""
+    return tuple("NaN" if isinstance(v, float) and v != v else v for v in row)
+
+
+def _pg_key(url: str, schema: str, table: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT a.attname::text FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
+            "AND a.attnum = ANY(c.conkey) WHERE c.contype = 'p' AND c.conrelid = to_regclass(format('%%I.%%I', "
+            "%s::text, %s::text))",
+            (schema, table),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _my_rows(url: str, table: str) -> list[tuple[Any, ...]]:
+    import pymysql
+
+    p = services.mysql_params(url)
+    conn = pymysql.connect(**p)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM `{table}` ORDER BY id")
+            return [_comparable(r) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _config(path: Path, name: str, source: str, chunk_rows: int) -> Config:
+    path.write_text(
+        f"name: {name}\nsource:\n{source}"
+        f"bus:\n  type: direct\nsinks:\n  - name: unused\n    url: sqlite:///{path.parent / 'unused.db'}\n"
+        f"backups:\n  destination: backups\n  chunk_rows: {chunk_rows}\n"
+    )
+    return load_config(path)
+
+
+def _rows(config: Config, manifest: Manifest, table: str) -> list[dict[str, Any]]:
+    assert config.backups is not None
+    entry = next(t for t in manifest.tables if t.table.table == table)
+    rows = [r for _, chunk in iter_rows(config.backups.destination / manifest.id, manifest, entry, None) for r in chunk]
+    return sorted(rows, key=lambda r: int(r["id"]))
+
+
+def _both(config: Config) -> tuple[Manifest, Manifest]:
+    native = create_backup(config, backup_id="native")
+    converted = create_backup(config, backup_id="jsonl", native=False)
+    assert config.backups is not None
+    catalog = Catalog(config.backups.destination, None)
+    for m in (native, converted):
+        assert catalog.verify(m.id).rows == m.rows
+    return native, converted
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL source
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_source(pg_db: Any) -> Any:
+    with pg_db.connect() as conn:
+        conn.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+        conn.execute(PG_KINDS)
+        conn.execute(PG_PLAIN)
+        conn.execute(PG_FILL_PLAIN, (3000,))
+        conn.execute("INSERT INTO kinds (id) VALUES (0)")  # NULL everywhere
+        for i, text in enumerate(NASTY, start=1):
+            conn.execute(
+                "INSERT INTO kinds VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s::uuid, %s::json, %s::jsonb, %s, %s, %s::inet, %s::money, %s::bit(4), %s::varbit, %s::mood, "
+                "%s::xml, %s::point)",
+                (
+                    i,
+                    i % 2 == 0,
+                    -(2**15) + i,
+                    2**63 - i,
+                    [1.5, float("nan"), float("inf"), -0.0, 3.4e38, 1e-45, 0.1, 7, 8, 9][i - 1],
+                    [0.1, float("-inf"), 1e308, 5e-324, -2.5, 1 / 3, 2**53, 0.0, 1e16, 123.456][i - 1],
+                    f"{(-1) ** i * i}1234567890123456789.12345678",
+                    ["0", "-0.000", "1e-20", "-123456789012345678901234567890.5", "7", "8", "9", "10", "11", "12"][
+                        i - 1
+                    ],
+                    text,
+                    text[:40],
+                    text[:6],
+                    bytes(range(256)) if i == 1 else text.encode() + b"\x00\\\t\n",
+                    f"{1900 + 10 * i}-0{i % 9 + 1}-1{i % 9}",
+                    f"{1970 + i}-12-31 23:59:59.{i:06d}",
+                    f"{2000 + i}-06-15 12:30:45.{i:06d}+0{i % 9}:30",
+                    f"{i:02d}:0{i % 9}:59.{i:06d}",
+                    f"{i} years {i} mons {i} days 0{i % 9}:00:00.{i:06d}",
+                    f"0000000{i % 9}-0000-0000-0000-000000000000",
+                    '{"t": ' + __import__("json").dumps(text) + "}",
+                    '{"t": ' + __import__("json").dumps(text) + ', "n": [1, 2.5]}',
+                    [i, None, -i],
+                    [text, None, "q\"u'o,te{}"],
+                    f"10.0.{i}.1/24",
+                    f"{i * 1000}.{i:02d}",
+                    f"{i % 16:04b}",
+                    f"{i:b}",
+                    ["sad", "ok", "happy"][i % 3],
+                    f"<t a='{i}'>x &amp; y</t>",
+                    f"({i}.5,-{i})",
+                ),
+            )
+    return pg_db
+
+
+def _pg_source_config(tmp_path: Path, url: str, chunk_rows: int = 1000) -> Config:
+    return _config(
+        tmp_path / "cdc.yaml", "native_pg", f"  type: postgres\n  url: {url}\n  tables: ['public.*']\n", chunk_rows
+    )
+
+
+def test_a_pg_copy_backup_reads_back_as_the_initial_snapshot_s_rows(pg_source: Any, tmp_path: Path) -> None:
+    config = _pg_source_config(tmp_path, pg_source.url)
+    native, converted = _both(config)
+    assert [t.encoding for t in native.tables] == ["pg-copy", "pg-copy"]
+    assert [t.encoding for t in converted.tables] == ["jsonl", "jsonl"]
+    assert native.tables[1].rows == 3000 and len(native.tables[1].chunks) == 3
+    for table in ("kinds", "plain"):
+        assert _rows(config, native, table) == _rows(config, converted, table), table
+
+
+def test_a_pg_copy_backup_restores_as_the_json_lines_one_into_postgres_and_mariadb(
+    pg_source: Any, pg_url: str, mysql_url: str, tmp_path: Path
+) -> None:
+    config = _pg_source_config(tmp_path, pg_source.url)
+    native, converted = _both(config)
+    with _fresh_pg(pg_url) as a, _fresh_pg(pg_url) as b:
+        loaded = restore(config, native.id, a, until=Until.parse("backup"))
+        restore(config, converted.id, b, until=Until.parse("backup"))
+        # plain's columns all keep their type and lose nothing: its chunks went in as stored
+        assert "public.plain" in loaded.native and loaded.loaded_rows == native.rows
+        for table in ("kinds", "plain"):
+            assert _pg_rows(a, "public", table) == _pg_rows(b, "public", table), table
+            assert _pg_key(a, "public", table) == ["id"], table  # the key dropped for the load is back
+        assert _pg_rows(a, "public", "plain") == _pg_rows(pg_source.url, "public", "plain")
+    with _fresh_mysql(mysql_url) as a, _fresh_mysql(mysql_url) as b:
+        loaded = restore(config, native.id, a, until=Until.parse("backup"), tables=["public.plain"])
+        restore(config, converted.id, b, until=Until.parse("backup"), tables=["public.plain"])
+        assert loaded.native == []  # another engine: converted by the connector's decoder
+        assert _my_rows(a, "plain") == _my_rows(b, "plain") and len(_my_rows(a, "plain")) == 3000
+
+
+def test_a_killed_native_pg_restore_finishes_on_rerun(pg_source: Any, pg_url: str, tmp_path: Path) -> None:
+    config = _pg_source_config(tmp_path, pg_source.url, chunk_rows=250)
+    manifest = create_backup(config, backup_id="b")
+    with _fresh_pg(pg_url) as target:
+        args = ["restore", "-c", str(tmp_path / "cdc.yaml"), "--backup", "b", "--target", target]
+        env = {**os.environ, "CDC_FAILPOINTS": "restore.after_chunk:3"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "cdc", *args, "--tables", "public.plain", "--until", "backup", "--parallel", "1"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert len(_pg_rows(target, "public", "plain")) == 750  # three chunks committed
+        assert _pg_key(target, "public", "plain") == []  # loaded without its key, killed before it was added
+        result = restore(config, manifest.id, target, until=Until.parse("backup"), tables=["public.plain"])
+        assert result.skipped_chunks == 3 and result.loaded_rows == 3000 - 750
+        assert _pg_key(target, "public", "plain") == ["id"]
+        assert _pg_rows(target, "public", "plain") == _pg_rows(pg_source.url, "public", "plain")
+
+
+# ---------------------------------------------------------------------------------------------
+# MariaDB source
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def my_source(mysql_db: Any) -> Any:
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute(MY_KINDS)
+        cur.execute(MY_PLAIN)
+        cur.execute(MY_FILL_PLAIN.format(n=3000))
+        cur.execute("INSERT INTO kinds (id) VALUES (0)")  # NULL everywhere
+        for i, text in enumerate(NASTY, start=1):
+            cur.execute(
+                "INSERT INTO kinds VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    i,
+                    -128 + i,
+                    65535 - i,
+                    -8388608 + i,
+                    2**31 - i,
+                    2**64 - i,
+                    -(2**63) + i,
+                    f"{'-' if i % 2 else ''}{i % 10}1234567890123456789.0123456789",
+                    [1.5, -0.0, 3.4e38, 1e-37, 0.1, 7, 8, 9, 1e10, -2.5][i - 1],
+                    [0.1, 1e308, 5e-324, -2.5, 1 / 3, 2**53, 0.0, 1e16, 123.456, -1e-300][i - 1],
+                    text[:6],
+                    text,
+                    text * 3,
+                    text + "\x7f",
+                    "latin ü é ß"[: i + 2] + text.encode("latin1", "replace").decode("latin1")[:20],
+                    bytes([i, 0, 9, 10]),
+                    bytes(range(256)) if i == 1 else text.encode() + b"\x00\\\t\n",
+                    b"\\N" if i == 2 else text.encode() * 2,
+                    f"{1000 + 100 * i}-0{i % 9 + 1}-1{i % 9}",
+                    f"{1970 + i}-12-31 23:59:59.{i:06d}",
+                    f"{2000 + i}-06-15 12:30:45.{i:03d}",
+                    f"{'-' if i % 2 else ''}{80 * i}:0{i % 9}:59.{i:06d}",
+                    1901 + 10 * i,
+                    ["small", "médium", "large"][i % 3],
+                    ["a", "a,b", "ç,b", ""][i % 4],
+                    '{"t": ' + __import__("json").dumps(text) + "}",
+                ),
+            )
+    conn.close()
+    return mysql_db
+
+
+def _my_source_config(tmp_path: Path, db: Any, chunk_rows: int = 1000) -> Config:
+    source = f"  type: mysql\n  url: {db.server_url}\n  server_id: 88123\n  tables: ['{db.name}.*']\n"
+    return _config(tmp_path / "cdc.yaml", "native_my", source, chunk_rows)
+
+
+def test_a_mysql_tsv_backup_reads_back_as_the_initial_snapshot_s_rows(my_source: Any, tmp_path: Path) -> None:
+    config = _my_source_config(tmp_path, my_source)
+    native, converted = _both(config)
+    assert [t.encoding for t in native.tables] == ["mysql-tsv", "mysql-tsv"]
+    assert [t.encoding for t in converted.tables] == ["jsonl", "jsonl"]
+    for table in ("kinds", "plain"):
+        assert _rows(config, native, table) == _rows(config, converted, table), table
+
+
+def test_a_mysql_tsv_backup_restores_as_the_json_lines_one_into_mariadb_and_postgres(
+    my_source: Any, pg_url: str, mysql_url: str, tmp_path: Path
+) -> None:
+    config = _my_source_config(tmp_path, my_source)
+    native, converted = _both(config)
+    with _fresh_mysql(mysql_url) as a, _fresh_mysql(mysql_url) as b:
+        loaded = restore(config, native.id, a, until=Until.parse("backup"))
+        restore(config, converted.id, b, until=Until.parse("backup"))
+        assert f"{my_source.name}.plain" in loaded.native
+        for table in ("kinds", "plain"):
+            assert _my_rows(a, table) == _my_rows(b, table), table
+        assert _my_rows(a, "plain") == _my_rows(my_source.url, "plain")
+    with _fresh_pg(pg_url) as a, _fresh_pg(pg_url) as b:
+        loaded = restore(config, native.id, a, until=Until.parse("backup"))
+        restore(config, converted.id, b, until=Until.parse("backup"))
+        assert loaded.native == []
+        for table in ("kinds", "plain"):
+            assert _pg_rows(a, my_source.name, table) == _pg_rows(b, my_source.name, table), table
+
+
+def test_a_killed_load_data_restore_finishes_on_rerun(my_source: Any, mysql_url: str, tmp_path: Path) -> None:
+    config = _my_source_config(tmp_path, my_source, chunk_rows=250)
+    manifest = create_backup(config, backup_id="b")
+    table = f"{my_source.name}.plain"
+    with _fresh_mysql(mysql_url) as target:
+        args = ["restore", "-c", str(tmp_path / "cdc.yaml"), "--backup", "b", "--target", target, "--tables", table]
+        env = {**os.environ, "CDC_FAILPOINTS": "restore.after_chunk:3"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "cdc", *args, "--until", "backup", "--parallel", "1"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert len(_my_rows(target, "plain")) == 750
+        result = restore(config, manifest.id, target, until=Until.parse("backup"), tables=[table])
+        assert result.skipped_chunks == 3 and result.loaded_rows == 3000 - 750 and result.native == [table]
+        assert _my_rows(target, "plain") == _my_rows(my_source.url, "plain")
+
+
+def test_a_table_the_tsv_encoding_does_not_cover_keeps_the_whole_backup_in_json_lines(
+    my_source: Any, tmp_path: Path
+) -> None:
+    conn = my_source.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE flags (id INT PRIMARY KEY, f BIT(3))")
+        cur.execute("INSERT INTO flags VALUES (1, b'101'), (2, NULL)")
+    conn.close()
+    config = _my_source_config(tmp_path, my_source)
+    manifest = create_backup(config, backup_id="b")
+    assert {t.encoding for t in manifest.tables} == {"jsonl"}
+    assert _rows(config, manifest, "plain")[0]["id"] == 1
