@@ -68,6 +68,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -533,8 +534,10 @@ class _OpenTable:
     pending: list[Future[ChunkInfo]] = field(default_factory=list)  # in chunk order, not yet in entry.chunks
 
 
+#: Threads that compress, encrypt and write chunks (zstandard and the cipher release the GIL).
+SEALING_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Chunks being compressed and written at most, beyond which adding rows waits (bounds memory).
-MAX_PENDING_CHUNKS = 2
+MAX_PENDING_CHUNKS = SEALING_THREADS + 1
 
 
 class BackupWriter:
@@ -566,11 +569,12 @@ class BackupWriter:
         self.partial = destination / (backup_id + PARTIAL_SUFFIX)
         self.final = destination / backup_id
         self.bytes_written = 0
+        self._written = threading.Lock()
         self._tables: dict[TableId, _OpenTable] = {}
         self._lock: BinaryIO | None = None
         self._dirs: set[Path] = set()
-        # chunks are compressed, encrypted, written and fsynced by one thread (those steps release the
-        # GIL), while the caller goes on reading and encoding rows
+        # chunks are compressed, encrypted, written and fsynced by SEALING_THREADS threads (those steps
+        # release the GIL), while the caller goes on reading and encoding rows; chunks keep their order
         self._sealer: ThreadPoolExecutor | None = None
         self._inflight: deque[Future[ChunkInfo]] = deque()
 
@@ -646,7 +650,7 @@ class BackupWriter:
         name = f"data/{t.index:04d}/{t.written:06d}{ENCODINGS[t.entry.encoding]}" + (".aes" if self.keys else "")
         t.written += 1
         if self._sealer is None:
-            self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-backup-write")
+            self._sealer = ThreadPoolExecutor(max_workers=SEALING_THREADS, thread_name_prefix="cdc-backup-write")
         future = self._sealer.submit(self._seal, text, name, rows)
         t.pending.append(future)
         t.entry.rows += rows
@@ -658,7 +662,8 @@ class BackupWriter:
         data = self.chunks.seal(text, name)
         _write_file(self.partial / name, data)
         failpoints.hit("backup.after_chunk")
-        self.bytes_written += len(data)  # only this thread writes it
+        with self._written:
+            self.bytes_written += len(data)
         return ChunkInfo(name, rows, len(data), hashlib.sha256(data).hexdigest())
 
     def _result(self, future: Future[ChunkInfo]) -> ChunkInfo:

@@ -35,6 +35,7 @@ chunk that loads with any warning, or with fewer rows than it holds, is rolled b
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,23 @@ _PLAIN = frozenset(
     }
 )
 _TIME_TYPES = frozenset({"datetime", "timestamp", "time"})
+
+
+def _load_speedups() -> Any:
+    """The compiled line builder (``_backup_speedups.c``), or None when it is not built or
+    ``CDC_MYSQL_SPEEDUPS=0`` (then the server builds the lines, which is slower)."""
+    if os.environ.get("CDC_MYSQL_SPEEDUPS", "1") == "0":
+        return None
+    try:
+        from connectors.mysql import _backup_speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _backup_speedups
+
+
+_SPEEDUPS = _load_speedups()
+# what the compiled reader's rows() stopped at (kept in step with _backup_speedups.c)
+_NEED_MORE, _END_OF_ROWS, _ERROR_PACKET, _LONG_PACKET, _MAX_ROWS = range(5)
 
 _COLUMNS_SQL = (
     "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
@@ -204,8 +222,10 @@ class _TablePlan:
     def __init__(self, change: SchemaChange, select: str, native: dict[str, Any]) -> None:
         self.change = change
         self.table = change.schema.table
-        self.select = select
+        self.select = select  # the server builds each line
         self.native = native
+        self.raw_select = ""  # the plain columns, for the compiled reader
+        self.hexmask = b""  # per column: 1 when it is read as hex
 
     @classmethod
     def make(cls, raw: Any, change: SchemaChange, modes: dict[str, str]) -> _TablePlan | None:
@@ -247,7 +267,10 @@ class _TablePlan:
             col["charsetnr"] = int(field.charsetnr)
         select = f"SELECT CONCAT_WS('\\t', {', '.join(exprs)}) FROM {source}"  # noqa: S608
         native = {"columns": names, "types": columns, "encoding": str(raw.encoding), "modes": modes}
-        return cls(change, select, native)
+        plan = cls(change, select, native)
+        plan.raw_select = f"SELECT {', '.join(_quote(n) for n in names)} FROM {source}"  # noqa: S608
+        plan.hexmask = bytes(1 if c["kind"] == "hex" else 0 for c in columns)
+        return plan
 
 
 def _quote(name: str) -> str:
@@ -256,91 +279,182 @@ def _quote(name: str) -> str:
 
 
 def _stream_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[NativeChunk]:
-    """Run ``plan``'s SELECT and read its result rows straight off the connection: each row is one
-    protocol packet holding one length-prefixed string, the line; ``chunk_rows`` lines to a chunk."""
-    import pymysql
-
+    """The rows of ``plan``'s table as mysql-tsv lines, ``chunk_rows`` to a chunk, read straight off the
+    connection: with the compiled reader from a plain SELECT of the columns (the lines are built from
+    the text-protocol values, see ``_backup_speedups.c``), else from a SELECT in which the server builds
+    each line (one length-prefixed string per row packet). Both give the same bytes."""
     from cdc.backup.create import NativeChunk
 
-    raw.query(plan.select, unbuffered=True)  # sends it and reads the column definition
-    result = raw._result
-    rfile = raw._rfile
-    buf = b""
-    i = 0
+    compiled = _SPEEDUPS is not None
+    raw.query(plan.raw_select if compiled else plan.select, unbuffered=True)  # sends it, reads the columns
     out = bytearray()
     rows = 0
-    seq = raw._next_seq_id
-    while True:
-        if len(buf) - i < 4:
-            buf = buf[i:] + _read(raw, rfile, 1 << 18)
-            i = 0
-            continue
-        size = buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16)
-        end = i + 4 + size
-        if end > len(buf):
-            buf = buf[i:] + _read(raw, rfile, max(1 << 18, end - len(buf)))
-            i = 0
-            continue
-        seq = buf[i + 3]
-        first = buf[i + 4] if size else 0
-        if size == 0xFFFFFF:  # a row of 16 MiB or more continues in the next packets
-            payload, i, seq = _long_payload(raw, rfile, buf, i)
-            buf = b""
-            out += _line(payload)
-        elif first < 0xFB:
-            out += buf[i + 5 : end]
-            i = end
-        elif first == 0xFE and size < 9:  # end of the rows
-            i = end
-            break
-        elif first == 0xFF:
-            result.unbuffered_active = False
-            raw._next_seq_id = (seq + 1) % 256
-            pymysql.err.raise_mysql_exception(buf[i + 4 : end])
-        else:
-            out += _line(buf[i + 4 : end])
-            i = end
-        out += b"\n"
-        rows += 1
+    reader = _compiled_rows if compiled else _server_lines
+    for lines, n in reader(raw, plan, chunk_rows):  # (a reader never yields past the end of a chunk)
+        out += lines
+        rows += n
         if rows == chunk_rows:
             yield NativeChunk(plan.table, out, rows)
             out = bytearray()
             rows = 0
-    if i != len(buf):
-        raise ConnectionLostError("the MySQL source sent more than the result of a backup's SELECT")
-    result.unbuffered_active = False
-    raw._next_seq_id = (seq + 1) % 256
     if rows:
         yield NativeChunk(plan.table, out, rows)
 
 
-def _read(raw: Any, rfile: Any, n: int) -> bytes:
-    data: bytes = rfile.read1(n)
-    if not data:
-        raw._force_close()
-        raise ConnectionLostError("the MySQL source closed the connection during the backup")
-    return data
+class _Packets:
+    """The unread part of a result on a PyMySQL connection (whose column definitions it has read)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.rfile = raw._rfile
+        self.buf = b""
+        self.pos = 0
+        self.seq = raw._next_seq_id
+
+    def more(self, at_least: int = 1) -> None:
+        """Read more bytes (keeping the unread ones)."""
+        data: bytes = self.rfile.read1(max(1 << 20, at_least))
+        if not data:
+            self.raw._force_close()
+            raise ConnectionLostError("the MySQL source closed the connection during the backup")
+        self.buf = self.buf[self.pos :] + data
+        self.pos = 0
+
+    def packet(self) -> bytes:
+        """The next payload (packets of 16 MiB - 1 joined with their continuations)."""
+        parts: list[bytes] = []
+        while True:
+            while len(self.buf) - self.pos < 4:
+                self.more()
+            b, i = self.buf, self.pos
+            size = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16)
+            while len(self.buf) - self.pos < 4 + size:
+                self.more(4 + size - (len(self.buf) - self.pos))
+            b, i = self.buf, self.pos
+            self.seq = b[i + 3]
+            parts.append(b[i + 4 : i + 4 + size])
+            self.pos = i + 4 + size
+            if size < 0xFFFFFF:
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def end(self) -> None:
+        """The rows are read: give the connection back to PyMySQL."""
+        if self.pos != len(self.buf):
+            raise ConnectionLostError("the MySQL source sent more than the result of a backup's SELECT")
+        self.raw._result.unbuffered_active = False
+        self.raw._next_seq_id = (self.seq + 1) % 256
+
+    def fail(self, payload: bytes) -> None:
+        """An error packet instead of the next row: raise it."""
+        import pymysql
+
+        self.raw._result.unbuffered_active = False
+        self.raw._next_seq_id = (self.seq + 1) % 256
+        pymysql.err.raise_mysql_exception(payload)
 
 
-def _long_payload(raw: Any, rfile: Any, buf: bytes, i: int) -> tuple[bytes, int, int]:
-    """The payload of a packet sequence starting at ``buf[i]`` whose first packets are 16 MiB - 1 long."""
-    parts: list[bytes] = []
-    rest = buf[i:]
-    seq = 0
+def _is_end(payload: bytes) -> bool:
+    return bool(payload) and payload[0] == 0xFE and len(payload) < 9
+
+
+def _compiled_rows(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple[bytes | bytearray, int]]:
+    """(lines, count) of a plain SELECT's rows, converted by the compiled reader a buffer at a time."""
+    assert _SPEEDUPS is not None
+    convert = _SPEEDUPS.rows
+    packets = _Packets(raw)
+    columns = len(plan.hexmask)
+    taken = 0
     while True:
-        while len(rest) < 4:
-            rest += _read(raw, rfile, 1 << 18)
-        size = rest[0] | (rest[1] << 8) | (rest[2] << 16)
-        seq = rest[3]
-        while len(rest) < 4 + size:
-            rest += _read(raw, rfile, 4 + size - len(rest))
-        parts.append(rest[4 : 4 + size])
-        rest = rest[4 + size :]
-        if size < 0xFFFFFF:
-            break
-    if rest:
-        raise ConnectionLostError("the MySQL source sent rows after a long row without a pause")
-    return b"".join(parts), 0, seq
+        end, lines, n, status, seq = convert(packets.buf, packets.pos, columns, plan.hexmask, chunk_rows - taken)
+        packets.pos = end
+        if seq >= 0:
+            packets.seq = seq
+        if n:
+            taken = (taken + n) % chunk_rows
+            yield lines, n
+        if status == _END_OF_ROWS:
+            packets.end()
+            return
+        if status in (_ERROR_PACKET, _LONG_PACKET):
+            payload = packets.packet()
+            if status == _ERROR_PACKET:
+                packets.fail(payload)
+            taken = (taken + 1) % chunk_rows
+            yield _row_line(payload, plan.hexmask), 1
+        elif status == _NEED_MORE:
+            packets.more()
+
+
+def _server_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple[bytes | bytearray, int]]:
+    """(lines, count) of a SELECT whose rows are one string each, the line the server built."""
+    packets = _Packets(raw)
+    taken = 0  # lines of the current chunk: no yield goes past its end
+    while True:
+        out = bytearray()
+        n = 0
+        room = chunk_rows - taken
+        b, i, have = packets.buf, packets.pos, len(packets.buf)
+        while n < room and have - i >= 5:  # whole packets holding a line shorter than 251 bytes
+            size = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16)
+            end = i + 4 + size
+            if end > have or b[i + 4] >= 0xFB or size == 0xFFFFFF:
+                break
+            out += b[i + 5 : end]
+            out += b"\n"
+            packets.seq = b[i + 3]
+            i = end
+            n += 1
+        packets.pos = i
+        if n:
+            taken = (taken + n) % chunk_rows
+            yield out, n
+            continue
+        if have - i < 4:
+            packets.more()
+            continue
+        size = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16)
+        if size != 0xFFFFFF and have - i < 4 + size:
+            packets.more()
+            continue
+        payload = packets.packet()  # a longer line, a long packet, the end, or an error
+        if _is_end(payload):
+            packets.end()
+            return
+        if payload and payload[0] == 0xFF:
+            packets.fail(payload)
+        taken = (taken + 1) % chunk_rows
+        yield _line(payload) + b"\n", 1
+
+
+def _row_line(payload: bytes, hexmask: bytes) -> bytes:
+    """One text-protocol row as a mysql-tsv line: the Python reference of the compiled reader."""
+    out: list[bytes] = []
+    i = 0
+    for hexed in hexmask:
+        f = payload[i]
+        i += 1
+        if f == 0xFB:
+            out.append(b"\\N")
+            continue
+        if f < 0xFB:
+            n = f
+        elif f in (0xFC, 0xFD, 0xFE):
+            width = {0xFC: 2, 0xFD: 3, 0xFE: 8}[f]
+            n = int.from_bytes(payload[i : i + width], "little")
+            i += width
+        else:
+            raise ValueError("a result row does not have the expected shape")
+        value = payload[i : i + n]
+        if len(value) != n:
+            raise ValueError("a result row does not have the expected shape")
+        i += n
+        if hexed:
+            out.append(value.hex().upper().encode())
+        else:
+            out.append(value.replace(b"\\", b"\\\\").replace(b"\t", b"\\\t").replace(b"\n", b"\\n"))
+    if i != len(payload):
+        raise ValueError("a result row does not have the expected shape")
+    return b"\t".join(out) + b"\n"
 
 
 def _line(payload: bytes) -> bytes:
@@ -492,8 +606,13 @@ class LoadDataLoader:
     (see the module docstring); made by :func:`native_loader` once the sink has created the table."""
 
     def __init__(self, sink: Any, entry: TableEntry, native: dict[str, Any]) -> None:
+        import threading
+
         table = sink.target_table(entry.table)
         self.label = table.name
+        # one chunk of a table at a time: two LOAD DATA into one InnoDB table slow each other down more
+        # than they gain (other tables' chunks still load side by side, and the next chunk is read meanwhile)
+        self._one_at_a_time = threading.Lock()
         targets: list[str] = []
         sets: list[str] = []
         for n, col in enumerate(native["types"]):
@@ -520,7 +639,7 @@ class LoadDataLoader:
 
         doing = f"loading a chunk into {self.label}"
         try:
-            with sink.engine.connect() as conn:
+            with self._one_at_a_time, sink.engine.connect() as conn:
                 raw = conn.connection.dbapi_connection
                 _allow_local(raw)
                 with conn.begin():

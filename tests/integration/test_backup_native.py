@@ -339,8 +339,32 @@ def test_a_mysql_tsv_backup_reads_back_as_the_initial_snapshot_s_rows(my_source:
     native, converted = _both(config)
     assert [t.encoding for t in native.tables] == ["mysql-tsv", "mysql-tsv"]
     assert [t.encoding for t in converted.tables] == ["jsonl", "jsonl"]
+    assert [c.rows for c in native.tables[1].chunks] == [1000, 1000, 1000]
     for table in ("kinds", "plain"):
         assert _rows(config, native, table) == _rows(config, converted, table), table
+
+
+def test_the_compiled_reader_and_the_server_built_lines_give_the_same_chunks(
+    my_source: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cdc.backup.format import ChunkCodec, read_chunk
+    from connectors.mysql import backup as mysql_backup
+
+    if mysql_backup._SPEEDUPS is None:
+        pytest.skip("the compiled reader is not built (or CDC_MYSQL_SPEEDUPS=0)")
+    config = _my_source_config(tmp_path, my_source, chunk_rows=700)
+    compiled = create_backup(config, backup_id="compiled")
+    monkeypatch.setattr(mysql_backup, "_SPEEDUPS", None)
+    server = create_backup(config, backup_id="server")
+    assert config.backups is not None
+    codec = ChunkCodec("x", None)
+
+    def texts(m: Manifest) -> list[list[bytes]]:
+        path = config.backups.destination / m.id  # type: ignore[union-attr]
+        return [[codec.open(read_chunk(path, c, "b"), c, "b") for c in t.chunks] for t in m.tables]
+
+    assert [[c.rows for c in t.chunks] for t in compiled.tables] == [[11], [700, 700, 700, 700, 200]]
+    assert texts(compiled) == texts(server)
 
 
 def test_a_mysql_tsv_backup_restores_as_the_json_lines_one_into_mariadb_and_postgres(

@@ -183,3 +183,74 @@ def test_load_data_chunks_split_into_their_lines() -> None:
     lines = mysql_backup._split_lines(text)
     assert len(lines) == 2
     assert [mysql_backup._split_fields(line) for line in lines] == [[b"a\\nb", b"\\N"], [b"c\\\\", b"d\\\te"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled line builder (connectors/mysql/_backup_speedups.c) against the Python reference
+# ---------------------------------------------------------------------------------------------
+
+
+def _lenenc(value: bytes | None) -> bytes:
+    if value is None:
+        return b"\xfb"
+    n = len(value)
+    if n < 0xFB:
+        return bytes([n]) + value
+    if n < 1 << 16:
+        return b"\xfc" + n.to_bytes(2, "little") + value
+    return b"\xfd" + n.to_bytes(3, "little") + value
+
+
+def _packet(seq: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "little") + bytes([seq % 256]) + payload
+
+
+_VALUES = st.one_of(st.none(), st.binary(max_size=40), st.binary(min_size=250, max_size=300))
+
+
+@pytest.mark.skipif(mysql_backup._SPEEDUPS is None, reason="the compiled line builder is not built")
+@given(
+    st.lists(st.lists(_VALUES, min_size=3, max_size=3), max_size=20),
+    st.lists(st.booleans(), min_size=3, max_size=3),
+    st.integers(1, 25),
+    st.integers(0, 40),
+)
+def test_the_compiled_line_builder_writes_what_the_reference_writes(
+    rows: list[list[bytes | None]], hexed: list[bool], max_rows: int, cut: int
+) -> None:
+    assert mysql_backup._SPEEDUPS is not None
+    convert = mysql_backup._SPEEDUPS.rows
+    mask = bytes(hexed)
+    payloads = [b"".join(_lenenc(v) for v in row) for row in rows]
+    stream = b"".join(_packet(k + 2, p) for k, p in enumerate(payloads)) + _packet(len(rows) + 2, b"\xfe\0\0\2\0")
+    expected = [mysql_backup._row_line(p, mask) for p in payloads]
+    # fed in two pieces, cut anywhere, at most max_rows rows per call: the same lines, then the end
+    got: list[bytes] = []
+    buf, pos, status = stream[: len(stream) * cut // 40], 0, 0
+    rest = stream[len(buf) :]
+    for _ in range(200):
+        end, lines, n, status, _seq = convert(buf, pos, 3, mask, max_rows)
+        assert n <= max_rows and lines.count(b"\n") == n
+        got.append(lines)
+        pos = end
+        if status == 1:
+            break
+        if status == 0:
+            buf, pos, rest = buf[pos:] + rest, 0, b""
+    assert status == 1 and pos == len(buf)
+    assert b"".join(got) == b"".join(expected)
+
+
+@pytest.mark.skipif(mysql_backup._SPEEDUPS is None, reason="the compiled line builder is not built")
+def test_the_compiled_line_builder_stops_at_errors_and_long_packets_and_refuses_bad_rows() -> None:
+    assert mysql_backup._SPEEDUPS is not None
+    convert = mysql_backup._SPEEDUPS.rows
+    row = _packet(2, _lenenc(b"a") + _lenenc(None))
+    error = _packet(3, b"\xff\x15\x04#HY000boom")
+    assert convert(row + error, 0, 2, b"\0\0", 10)[1:4] == (b"a\t\\N\n", 1, 2)
+    long = b"\xff\xff\xff\x03" + b"x" * 10
+    assert convert(row + long, 0, 2, b"\0\0", 10)[2:4] == (1, 3)
+    with pytest.raises(ValueError, match="expected shape"):
+        convert(_packet(2, _lenenc(b"a")), 0, 2, b"\0\0", 10)  # one value where two are expected
+    with pytest.raises(ValueError, match="expected shape"):
+        convert(_packet(2, b"\x05ab" + _lenenc(b"c")), 0, 2, b"\0\0", 10)  # a length past the packet
