@@ -516,7 +516,9 @@ class PgCopyLoader:
         return str(row[0]) if row else None
 
     def prepare(self, sink: Any) -> None:
-        """Drop the primary key of a table that is still empty: the rows go in faster without it."""
+        """Drop the primary key of a table that is still empty: the rows go in faster without it. A key
+        that cannot be dropped (a foreign key of another table refers to it) stays."""
+        import psycopg
         from psycopg import sql
 
         def work(_conn: Any, raw: Any) -> None:
@@ -524,8 +526,13 @@ class PgCopyLoader:
             if name is None or not self.key:
                 return
             empty = raw.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self.ident)).fetchone()[0]
-            if empty:
-                raw.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(self.ident, sql.Identifier(name)))
+            if not empty:
+                return
+            try:
+                with raw.transaction():  # a savepoint: a refused drop leaves the key and the transaction intact
+                    raw.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(self.ident, sql.Identifier(name)))
+            except psycopg.errors.DependentObjectsStillExist:
+                return
 
         self._run(sink, f"preparing {self.label} for the bulk load", work)
 

@@ -256,6 +256,23 @@ def test_a_pg_copy_backup_restores_as_the_json_lines_one_into_postgres_and_maria
         assert _my_rows(a, "plain") == _my_rows(b, "plain") and len(_my_rows(a, "plain")) == 3000
 
 
+def test_a_primary_key_that_other_tables_refer_to_stays_during_the_load(
+    pg_source: Any, pg_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    config = _pg_source_config(tmp_path, pg_source.url)
+    manifest = create_backup(config, backup_id="b")
+    with _fresh_pg(pg_url) as target:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(PG_PLAIN)  # the table the sink would create, made beforehand ...
+            conn.execute("CREATE TABLE ref (id integer PRIMARY KEY, plain_id bigint REFERENCES plain (id))")
+        result = restore(config, manifest.id, target, until=Until.parse("backup"), tables=["public.plain"])
+        assert result.native == ["public.plain"]  # ... loaded as stored, with its key in place
+        assert _pg_key(target, "public", "plain") == ["id"]
+        assert _pg_rows(target, "public", "plain") == _pg_rows(pg_source.url, "public", "plain")
+
+
 def test_a_killed_native_pg_restore_finishes_on_rerun(pg_source: Any, pg_url: str, tmp_path: Path) -> None:
     config = _pg_source_config(tmp_path, pg_source.url, chunk_rows=250)
     manifest = create_backup(config, backup_id="b")
