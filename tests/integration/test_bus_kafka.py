@@ -231,3 +231,34 @@ def test_heartbeat_is_published_and_advances_the_offset(kafka_bootstrap: str, ka
     again = KafkaPublisher(settings, kafka_prefix)
     assert again.open() == SourceOffset(PgPosition(77))
     again.close()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_record_the_broker_refuses_fails_its_batch_and_every_later_one(kafka_bootstrap: str, kafka_prefix: str,
+                                                                          client: str) -> None:
+    """A record the broker rejects (larger than the topic allows) makes its batch raise instead of
+    counting as delivered (the publisher acknowledges batches in order: no offset passes it)."""
+    from cdc.errors import CdcError
+
+    factory = client_factory(KafkaSettings(bootstrap_servers=kafka_bootstrap, client=client))
+    admin = factory.admin()
+    topic = f"{kafka_prefix}.small"
+    admin.create_topics([TopicSpec(topic, 1, 1, {"max.message.bytes": "2000"})])
+    admin.close()
+    producer = factory.producer(compression=None, linger_ms=0)
+    ok = producer.batch()
+    producer.send(topic, b"k", b"small", ok)
+    producer.flush(30)
+    assert ok.complete()
+    bad, after = producer.batch(), producer.batch()
+    producer.send(topic, b"k", os.urandom(50_000), bad)
+    producer.send(topic, b"k", b"small again", after)
+    with pytest.raises(CdcError):
+        producer.flush(30)
+        deadline = time.monotonic() + 30
+        while not bad.complete():
+            assert time.monotonic() < deadline, "the refused record never failed its batch"
+            producer.poll()
+            time.sleep(0.05)
+    assert after.size == 1
+    producer.close()
