@@ -10,6 +10,8 @@ setup(
     ext_modules=[
         Extension("connectors.mysql._speedups", ["connectors/mysql/_speedups.c"], optional=True,
                   extra_compile_args=["-O2"]),
+        Extension("connectors.postgres._speedups", ["connectors/postgres/_speedups.c"], optional=True,
+                  extra_compile_args=["-O2"]),
         Extension("connectors.mysql._backup_speedups", ["connectors/mysql/_backup_speedups.c"], optional=True,
                   extra_compile_args=["-O2"]),
     ]

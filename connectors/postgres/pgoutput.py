@@ -522,10 +522,38 @@ def decode_message(payload: Buffer, in_stream: bool = False) -> Any:
         raise DecodeError(f"malformed pgoutput {_NAMES[tag]} message: truncated at offset {len(data)}") from None
 
 
+def _load_speedups() -> Any:
+    """connectors/postgres/_speedups.c when it is built, unless ``CDC_PG_SPEEDUPS=0``."""
+    import os
+
+    if os.environ.get("CDC_PG_SPEEDUPS", "1") == "0":
+        return None
+    try:
+        from connectors.postgres import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _speedups
+
+
+SPEEDUPS: Final = _load_speedups()
+_fast_tuple: Final = SPEEDUPS.tuple_values if SPEEDUPS is not None else None
+
+
 def _tuple(data: bytes, pos: int) -> tuple[Row, int]:
-    """TupleData at ``pos``: ``(values, offset after it)``. Bounds are not checked per value
+    """TupleData at ``pos``: ``(values, offset after it)``. The compiled reader takes it when it
+    is built; whatever it does not read exactly comes here. Bounds are not checked per value
     (slices stop at the end, lengths are read unsigned so the offset only grows): any overrun or
     bad byte is found at the end or by an exception, and :func:`_tuple_error` then locates it."""
+    if _fast_tuple is not None:
+        try:
+            return _fast_tuple(data, pos, UNCHANGED)  # type: ignore[no-any-return]
+        except ValueError:
+            pass
+    return _tuple_python(data, pos)
+
+
+def _tuple_python(data: bytes, pos: int) -> tuple[Row, int]:
+    """:func:`_tuple` in Python: the reference."""
     values: list[Value] = []
     append = values.append
     unpack = _unpack_u32

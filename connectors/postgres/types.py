@@ -734,8 +734,15 @@ def _decimal_converter(wire: Wire, modes: PgTypeModes, *, money: bool) -> TextCo
 
         return to_variable
     scale = int((wire.parameters or {}).get("scale", "0"))
+    from connectors.postgres.pgoutput import SPEEDUPS
+
+    fast = SPEEDUPS.precise_b64 if SPEEDUPS is not None and not money else None
 
     def to_precise(text: str) -> str:
+        if fast is not None:
+            done: str | None = fast(text, scale)
+            if done is not None:
+                return done
         text = prepare(text)
         whole, dot, frac = text.partition(".")
         if dot and len(frac) == scale and whole and whole not in ("-", "+"):

@@ -1,0 +1,138 @@
+/*
+ * Optional compiled helpers for connectors/postgres (pgoutput.py and types.py).
+ *
+ * tuple_values: pgoutput TupleData, as pgoutput._tuple reads it. Anything it does not read
+ * exactly (an unknown column kind, a length past the end, text that is not UTF-8) raises
+ * ValueError; the caller then decodes the message with the Python reader, which is the
+ * reference and names the error.
+ *
+ * precise_b64: numeric text with exactly `scale` fraction digits (no dot for scale 0), at most
+ * 38 digits, as Debezium's precise decimal (base64 of Java's BigInteger.toByteArray()); None for
+ * anything else (the Python converter decides). tests/unit/test_pg_speedups.py compares both.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+static PyObject *tuple_values(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t pos;
+    PyObject *unchanged;
+    if (!PyArg_ParseTuple(args, "y*nO", &view, &pos, &unchanged)) return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len;
+    PyObject *values = NULL;
+    if (pos < 0 || pos + 2 > n) goto bad;
+    Py_ssize_t count = (Py_ssize_t)d[pos] << 8 | d[pos + 1];
+    Py_ssize_t i = pos + 2;
+    values = PyTuple_New(count);
+    if (values == NULL) goto fail;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (i >= n) goto bad;
+        unsigned char kind = d[i];
+        PyObject *v;
+        if (kind == 't' || kind == 'b') {
+            if (i + 5 > n) goto bad;
+            uint32_t len = (uint32_t)d[i + 1] << 24 | (uint32_t)d[i + 2] << 16 | (uint32_t)d[i + 3] << 8 | d[i + 4];
+            Py_ssize_t start = i + 5;
+            if ((Py_ssize_t)len > n - start) goto bad;
+            i = start + (Py_ssize_t)len;
+            v = kind == 't' ? PyUnicode_DecodeUTF8((const char *)d + start, (Py_ssize_t)len, "strict")
+                            : PyBytes_FromStringAndSize((const char *)d + start, (Py_ssize_t)len);
+            if (v == NULL) {
+                if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                    PyErr_Clear();
+                    goto bad;
+                }
+                goto fail;
+            }
+        } else if (kind == 'n') {
+            v = Py_NewRef(Py_None);
+            i += 1;
+        } else if (kind == 'u') {
+            v = Py_NewRef(unchanged);
+            i += 1;
+        } else {
+            goto bad;
+        }
+        PyTuple_SET_ITEM(values, k, v);
+    }
+    PyBuffer_Release(&view);
+    PyObject *out = Py_BuildValue("(Nn)", values, i);
+    return out;
+bad:
+    PyErr_SetString(PyExc_ValueError, "TupleData the compiled reader does not read");
+fail:
+    Py_XDECREF(values);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static PyObject *precise_b64(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *text;
+    int scale;
+    if (!PyArg_ParseTuple(args, "Ui", &text, &scale)) return NULL;
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    if (s == NULL) return NULL;
+    Py_ssize_t i = 0;
+    int negative = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+')) {
+        negative = s[i] == '-';
+        i++;
+    }
+    __int128 v = 0;
+    int digits = 0, whole = 0, frac = -1;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (++digits > 38) Py_RETURN_NONE;
+            v = v * 10 + (c - '0');
+            if (frac >= 0) frac++; else whole++;
+        } else if (c == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            Py_RETURN_NONE;
+        }
+    }
+    if (whole == 0) Py_RETURN_NONE;
+    if (frac < 0 ? scale != 0 : frac != scale) Py_RETURN_NONE;
+    if (negative) v = -v;
+    unsigned __int128 u = (unsigned __int128)(v >= 0 ? v : ~v);
+    int bits = 0;
+    while (u) { bits++; u >>= 1; }
+    int len = (bits >> 3) + 1;
+    unsigned char raw[17];
+    unsigned __int128 x = (unsigned __int128)v;
+    for (int k = len - 1; k >= 0; k--) { raw[k] = (unsigned char)(x & 0xFF); x >>= 8; }
+    char out[32];
+    int j = 0, k = 0;
+    for (; k + 2 < len; k += 3) {
+        uint32_t w = (uint32_t)raw[k] << 16 | (uint32_t)raw[k + 1] << 8 | raw[k + 2];
+        out[j++] = B64[w >> 18 & 63]; out[j++] = B64[w >> 12 & 63]; out[j++] = B64[w >> 6 & 63]; out[j++] = B64[w & 63];
+    }
+    if (k < len) {
+        uint32_t w = (uint32_t)raw[k] << 16 | (k + 1 < len ? (uint32_t)raw[k + 1] << 8 : 0);
+        out[j++] = B64[w >> 18 & 63];
+        out[j++] = B64[w >> 12 & 63];
+        out[j++] = k + 1 < len ? B64[w >> 6 & 63] : '=';
+        out[j++] = '=';
+    }
+    return PyUnicode_FromStringAndSize(out, j);
+}
+
+static PyMethodDef methods[] = {
+    {"tuple_values", tuple_values, METH_VARARGS, "pgoutput TupleData at pos: (values, offset after it)."},
+    {"precise_b64", precise_b64, METH_VARARGS, "Numeric text to Debezium's precise decimal, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "Compiled pgoutput helpers.", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
