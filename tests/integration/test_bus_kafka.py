@@ -234,7 +234,7 @@ def test_heartbeat_is_published_and_advances_the_offset(kafka_bootstrap: str, ka
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_record_the_broker_refuses_fails_its_batch_and_every_later_one(kafka_bootstrap: str, kafka_prefix: str,
+def test_a_record_the_broker_refuses_fails_its_batch(kafka_bootstrap: str, kafka_prefix: str,
                                                                           client: str) -> None:
     """A record the broker rejects (larger than the topic allows) makes its batch raise instead of
     counting as delivered (the publisher acknowledges batches in order: no offset passes it)."""
