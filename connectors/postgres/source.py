@@ -314,6 +314,7 @@ class _Txn:
     heartbeat: bool = False
     txn_id: str = ""
     sequence_head: str = ""
+    sources: dict[TableId, dict[str, Any]] = field(default_factory=dict)  # source block per table, less lsn
 
 
 @dataclass
@@ -1251,6 +1252,16 @@ class PostgresSource(Source):
         )
 
     def _source(self, table: TableId, txn: _Txn, lsn: int) -> dict[str, Any]:
+        """The ``source`` block of a change at ``lsn`` (a copy of the transaction's block for its table)."""
+        base = txn.sources.get(table)
+        if base is None:
+            base = txn.sources[table] = self._source_block(table, txn, 0)
+        block = base.copy()
+        block["sequence"] = f'{txn.sequence_head}{lsn}"]'
+        block["lsn"] = lsn
+        return block
+
+    def _source_block(self, table: TableId, txn: _Txn, lsn: int) -> dict[str, Any]:
         return {
             "version": __version__,
             "connector": "postgresql",
