@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -1404,6 +1405,27 @@ def _native_type(type_name: str, length: int | None, scale: int | None, enum_val
     return words[0] + mods + "".join(" " + x for x in words[1:])
 
 
+_NUMERIC_LOGICALS: Final = frozenset({
+    _L.BOOLEAN, _L.INT8, _L.INT16, _L.INT32, _L.INT64, _L.UINT64, _L.FLOAT32, _L.FLOAT64, _L.DECIMAL, _L.YEAR,
+    _L.MONEY,
+})  # fmt: skip
+_NUMBER_LITERAL: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_SQL_FUNCTION: Final = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(?:\(.*\))?")
+
+
+def _sql_default(value: str | None, logical: Logical) -> str | None:
+    """Debezium's ``defaultValueExpression`` (the bare value: ``open``, ``0.00``, ``CURRENT_TIMESTAMP``)
+    as SQL text, the form :attr:`Column.default` holds: numbers and booleans as they are, a
+    function or keyword (``CURRENT_TIMESTAMP``, ``NULL``) as it is, and every other value quoted."""
+    if value is None:
+        return None
+    if logical in _NUMERIC_LOGICALS:
+        return value if _NUMBER_LITERAL.fullmatch(value) or value.upper() in ("TRUE", "FALSE", "NULL") else None
+    if logical not in (_L.STRING, _L.TEXT, _L.ENUM, _L.SET) and _SQL_FUNCTION.fullmatch(value):
+        return value  # CURRENT_TIMESTAMP, now(), NULL: an expression, not a literal
+    return "'" + value.replace("'", "''") + "'"
+
+
 def column_from_debezium(doc: Mapping[str, Any], where: str = "column") -> Column:
     """A :class:`~cdc.events.Column` from a column of a Debezium-written schema-change event.
 
@@ -1473,6 +1495,8 @@ def column_from_debezium(doc: Mapping[str, Any], where: str = "column") -> Colum
         not isinstance(enum_values, list) or not all(isinstance(v, str) for v in enum_values)
     ):
         raise DecodeError(f"{where}.enumValues must be an array of strings or null")
+    if enum_values and all(len(v) >= 2 and v[0] == v[-1] == "'" for v in enum_values):
+        enum_values = [v[1:-1].replace("''", "'") for v in enum_values]  # as MariaDB's connector writes them
     logical = _derive_logical(type_name, jdbc_type, length)
     return Column(
         name=name,
@@ -1484,7 +1508,7 @@ def column_from_debezium(doc: Mapping[str, Any], where: str = "column") -> Colum
         precision=length if logical in _PRECISION_LOGICALS else None,
         scale=scale,
         position=_req_int(doc, "position", where),
-        default=_opt_str(doc, "defaultValueExpression", where),
+        default=_sql_default(_opt_str(doc, "defaultValueExpression", where), logical),
         enum_values=tuple(enum_values) if enum_values is not None else None,
         charset=_opt_str(doc, "charsetName", where),
         auto_increment=_opt_bool(doc, "autoIncremented", where, False),
