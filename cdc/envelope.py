@@ -77,7 +77,18 @@ from typing import Any, Final
 import orjson
 
 from cdc.errors import DecodeError, SchemaError, TargetValueError
-from cdc.events import UNAVAILABLE, ChangeEvent, Column, Logical, Op, SchemaChange, TableId, TableSchema, Wire
+from cdc.events import (
+    UNAVAILABLE,
+    ChangeEvent,
+    Column,
+    Logical,
+    Op,
+    SchemaChange,
+    TableId,
+    TableSchema,
+    Wire,
+    connect_type,
+)
 from cdc.positions import MySqlPosition, PgPosition, Position
 
 __all__ = [
@@ -87,6 +98,7 @@ __all__ = [
     "heartbeat_topic",
     "placeholder_for",
     "schema_change_topic",
+    "table_schema_from_connect",
     "topic_for",
 ]
 
@@ -1086,7 +1098,7 @@ def _wire(doc: Any, where: str, depth: int) -> Wire:
             parsed.append((_req_str(field_doc, "field", field_where), child))
         fields = tuple(parsed)
     return Wire(
-        type=_req_str(doc, "type", where),
+        type=connect_type(_req_str(doc, "type", where)),
         name=_opt_str(doc, "name", where),
         version=_opt_int(doc, "version", where),
         parameters=dict(params) if params else None,
@@ -1514,3 +1526,173 @@ def column_from_debezium(doc: Mapping[str, Any], where: str = "column") -> Colum
         auto_increment=_opt_bool(doc, "autoIncremented", where, False),
         jdbc_type=jdbc_type,
     )
+
+
+# ---------------------------------------------------------------------------------------------- Connect schemas
+
+#: Semantic schema name → (logical type, native type, fractional-second digits).
+_CONNECT_NAMED: Final[Mapping[str, tuple[Logical, str, int | None]]] = {
+    "io.debezium.time.Date": (_L.DATE, "date", None),
+    "org.apache.kafka.connect.data.Date": (_L.DATE, "date", None),
+    "io.debezium.time.Time": (_L.TIME, "time(3)", 3),
+    "org.apache.kafka.connect.data.Time": (_L.TIME, "time(3)", 3),
+    "io.debezium.time.MicroTime": (_L.TIME, "time(6)", 6),
+    "io.debezium.time.NanoTime": (_L.TIME, "time(6)", 6),
+    "io.debezium.time.ZonedTime": (_L.TIMETZ, "time(6) with time zone", 6),
+    "io.debezium.time.Timestamp": (_L.TIMESTAMP, "timestamp(3)", 3),
+    "org.apache.kafka.connect.data.Timestamp": (_L.TIMESTAMP, "timestamp(3)", 3),
+    "io.debezium.time.MicroTimestamp": (_L.TIMESTAMP, "timestamp(6)", 6),
+    "io.debezium.time.NanoTimestamp": (_L.TIMESTAMP, "timestamp(6)", 6),
+    "io.debezium.time.ZonedTimestamp": (_L.TIMESTAMPTZ, "timestamp(6) with time zone", 6),
+    "io.debezium.time.MicroDuration": (_L.INTERVAL, "interval", None),
+    "io.debezium.time.Interval": (_L.INTERVAL, "interval", None),
+    "io.debezium.time.Year": (_L.YEAR, "year", None),
+    "io.debezium.data.Uuid": (_L.UUID, "uuid", None),
+    "io.debezium.data.Json": (_L.JSON, "json", None),
+    "io.debezium.data.Xml": (_L.XML, "xml", None),
+    "io.debezium.data.Enum": (_L.ENUM, "enum", None),
+    "io.debezium.data.EnumSet": (_L.SET, "set", None),
+    "io.debezium.data.Bits": (_L.BITS, "bit varying", None),
+    "io.debezium.data.VariableScaleDecimal": (_L.DECIMAL, "numeric", None),
+    "io.debezium.data.geometry.Geometry": (_L.GEOMETRY, "geometry", None),
+    "io.debezium.data.geometry.Point": (_L.GEOMETRY, "point", None),
+    "io.debezium.data.geometry.Geography": (_L.GEOMETRY, "geography", None),
+}
+
+#: Plain Connect type → (logical type, native type).
+_CONNECT_PLAIN: Final[Mapping[str, tuple[Logical, str]]] = {
+    "boolean": (_L.BOOLEAN, "boolean"),
+    "int8": (_L.INT8, "smallint"),
+    "int16": (_L.INT16, "smallint"),
+    "int32": (_L.INT32, "integer"),
+    "int64": (_L.INT64, "bigint"),
+    "float32": (_L.FLOAT32, "real"),
+    "float64": (_L.FLOAT64, "double precision"),
+    "string": (_L.TEXT, "text"),
+    "bytes": (_L.BYTES, "bytea"),
+}
+
+
+def _column_from_connect(name: str, wire: Wire, position: int, default: Any, where: str) -> Column:
+    """One column of a table whose only description is the Connect schema of its change events."""
+    precision: int | None = None
+    scale: int | None = None
+    length: int | None = None
+    enum_values: tuple[str, ...] | None = None
+    params = wire.parameters or {}
+    if wire.name == "org.apache.kafka.connect.data.Decimal":
+        logical = _L.DECIMAL
+        scale = _int_param(params, "scale", where)
+        precision = _int_param(params, "connect.decimal.precision", where)
+        native = f"numeric({precision},{scale or 0})" if precision is not None else "numeric"
+    elif wire.name is not None and wire.name in _CONNECT_NAMED:
+        logical, native, precision = _CONNECT_NAMED[wire.name]
+        if logical in (_L.ENUM, _L.SET):
+            allowed = params.get("allowed")
+            enum_values = tuple(allowed.split(",")) if allowed else ()
+            native = f"{native}({','.join(_sql_quote(v) for v in enum_values)})"
+        elif logical is _L.BITS:
+            length = _int_param(params, "length", where)
+            native = f"bit varying({length})" if length is not None else native
+    elif wire.type == "array":
+        items = wire.items
+        if items is None:
+            raise DecodeError(f"{where}: an array schema needs 'items'")
+        element = _column_from_connect(name, items, position, None, f"{where}.items")
+        logical, native = _L.ARRAY, element.native_type + "[]"
+    elif wire.type in _CONNECT_PLAIN:
+        logical, native = _CONNECT_PLAIN[wire.type]
+    elif wire.type in ("map", "struct"):
+        logical, native = _L.JSON, "json"
+    else:
+        raise DecodeError(f"{where}: unknown Connect schema type {_short(wire.type)}")
+    if logical in _PRECISION_LOGICALS and logical is not _L.DECIMAL and precision is not None:
+        length = precision
+    default_sql: str | None = None
+    if default is not None and not isinstance(default, dict | list):
+        text = ("true" if default else "false") if isinstance(default, bool) else str(default)
+        default_sql = _sql_default(text, logical) if logical in (_L.STRING, _L.TEXT) or wire.name is None else None
+    return Column(
+        name=name,
+        native_type=native,
+        logical=logical,
+        wire=wire,
+        nullable=wire.optional,
+        length=length,
+        precision=precision,
+        scale=scale,
+        position=position,
+        default=default_sql,
+        enum_values=enum_values,
+        jdbc_type=_JDBC_BY_LOGICAL[logical],
+    )
+
+
+def _int_param(params: Mapping[str, str], name: str, where: str) -> int | None:
+    text = params.get(name)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise DecodeError(f"{where}: parameter {name} must be an integer, not {_short(text)}") from None
+
+
+def _sql_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def table_schema_from_connect(table: TableId, key: bytes | None, value: bytes) -> TableSchema | None:
+    """A table's definition read off one change event written with JsonConverter's schemas
+    (``schemas.enable=true``), for topics that have no schema-change events: Debezium's
+    PostgreSQL connector publishes none. ``None`` when the value carries no schema.
+
+    The columns are the fields of the ``after`` (else ``before``) struct, in order; the key
+    columns are the fields of the key's schema (or, for a key without one, of its payload).
+    Each column's ``wire`` is its field schema as written; ``logical`` and ``native_type`` follow
+    from the semantic name (``io.debezium.time.MicroTimestamp`` → timestamp(6), Connect
+    ``Decimal`` with ``scale`` and ``connect.decimal.precision`` → numeric(p,s), ...), else from
+    the plain type (``int32`` → integer, ``string`` → text, ``bytes`` → bytea). What the schema
+    cannot say is lost: a ``string`` is text whatever its length was, and a field's ``default``
+    becomes the column's default only for plain and text types. Raises
+    :class:`~cdc.errors.DecodeError` for a malformed schema.
+    """
+    doc = _loads(value, "change event value")
+    if not (isinstance(doc, dict) and set(doc) == {"schema", "payload"} and isinstance(doc["schema"], dict)):
+        return None
+    where = "change event value schema"
+    envelope = _wire(doc["schema"], where, 0)
+    row: Wire | None = None
+    for name, child in envelope.fields or ():
+        if name == "after" or (name == "before" and row is None):
+            row = child
+    if row is None or row.fields is None:
+        raise DecodeError(f"{where} has no 'after' or 'before' struct")
+    raw_fields = {f.get("field"): f for f in _row_schema_docs(doc["schema"])}
+    columns = tuple(
+        _column_from_connect(name, wire, i + 1, raw_fields.get(name, {}).get("default"), f"{where}.{name}")
+        for i, (name, wire) in enumerate(row.fields)
+    )
+    names = [c.name for c in columns]
+    key_names: list[str] = []
+    if key is not None:
+        key_doc = _loads(key, "change event key")
+        if isinstance(key_doc, dict) and set(key_doc) == {"schema", "payload"} and isinstance(key_doc["schema"], dict):
+            key_wire = _wire(key_doc["schema"], "change event key schema", 0)
+            key_names = [n for n, _ in key_wire.fields or ()]
+        elif isinstance(key_doc, dict):
+            key_names = list(key_doc)
+    missing = [k for k in key_names if k not in names]
+    if missing:
+        raise DecodeError(f"{table}: key fields {missing} are not columns of the row schema")
+    return TableSchema(table=table, columns=columns, primary_key=tuple(key_names))
+
+
+def _row_schema_docs(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The field documents of the ``after`` (else ``before``) struct of an envelope schema."""
+    found: list[dict[str, Any]] = []
+    for f in schema.get("fields") or ():
+        row = isinstance(f, dict) and f.get("field") in ("after", "before") and isinstance(f.get("fields"), list)
+        if row and (f.get("field") == "after" or not found):
+            found = [x for x in f["fields"] if isinstance(x, dict)]
+    return found

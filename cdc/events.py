@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from cdc.positions import Position, SourceOffset
@@ -39,6 +39,7 @@ __all__ = [
     "TableId",
     "TableSchema",
     "Wire",
+    "connect_type",
 ]
 
 Row = dict[str, Any]
@@ -116,6 +117,18 @@ class Logical(StrEnum):
     UNKNOWN = "unknown"
 
 
+#: JsonConverter's names of Connect's FLOAT32 and FLOAT64 schema types; :class:`Wire` says
+#: ``float32`` and ``float64`` and translates at the JSON boundary.
+_CONNECT_TYPE_NAMES: Final[Mapping[str, str]] = {"float32": "float", "float64": "double"}
+_WIRE_TYPE_NAMES: Final[Mapping[str, str]] = {"float": "float32", "double": "float64"}
+
+
+def connect_type(name: str) -> str:
+    """A schema ``type`` as JsonConverter writes it (``float``, ``double``) → :attr:`Wire.type`
+    (``float32``, ``float64``); every other name is the same on both sides."""
+    return _WIRE_TYPE_NAMES.get(name, name)
+
+
 @dataclass(frozen=True, slots=True)
 class Wire:
     """The Kafka Connect schema of one field: how its values travel.
@@ -135,7 +148,7 @@ class Wire:
 
     def to_connect(self, field_name: str | None = None) -> dict[str, Any]:
         """This schema as Kafka Connect JsonConverter writes it."""
-        out: dict[str, Any] = {"type": self.type}
+        out: dict[str, Any] = {"type": _CONNECT_TYPE_NAMES.get(self.type, self.type)}
         if self.fields is not None:
             out["fields"] = [w.to_connect(n) for n, w in self.fields]
         if self.items is not None:
@@ -158,7 +171,7 @@ class Wire:
         items = data.get("items")
         params = data.get("parameters")
         return cls(
-            type=str(data["type"]),
+            type=connect_type(str(data["type"])),
             name=data.get("name"),
             version=data.get("version"),
             parameters={str(k): str(v) for k, v in params.items()} if params else None,

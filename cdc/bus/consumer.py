@@ -30,9 +30,9 @@ from cdc import failpoints
 from cdc.bus.base import Consumer, Message, Producer, TopicPartition
 from cdc.bus.kafka import KafkaSettings, client_factory
 from cdc.connector import Sink
-from cdc.envelope import EnvelopeCodec, heartbeat_topic, schema_change_topic
+from cdc.envelope import EnvelopeCodec, heartbeat_topic, schema_change_topic, table_schema_from_connect
 from cdc.errors import CdcError, DecodeError, SchemaError, TargetValueError
-from cdc.events import ChangeEvent, TableId
+from cdc.events import ChangeEvent, SchemaChange, TableId
 
 __all__ = ["KafkaSinkRunner", "RunnerStats"]
 
@@ -89,6 +89,7 @@ class KafkaSinkRunner:
         self._schema_topic = schema_change_topic(prefix)
         self._schema_offset = 0
         self._known_tables: set[TableId] = set()
+        self._connect_schemas: dict[TableId, bytes] = {}  # tables defined by their records' schemas
         self._uncommitted: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
         self.stats = RunnerStats()
@@ -162,6 +163,30 @@ class KafkaSinkRunner:
         finally:
             reader.close()
 
+    def _follow_connect_schema(self, event: ChangeEvent, msg: Message) -> None:
+        """For a table with no schema-change events (Debezium's PostgreSQL connector publishes
+        none), take its definition from the Connect schema its records carry
+        (``schemas.enable=true``), and again whenever that schema changes (a column added)."""
+        value = msg.value
+        assert value is not None
+        cut = value.find(b',"payload":')
+        head = value[:cut] if cut > 0 else None
+        if head is not None and self._connect_schemas.get(event.table) == head:
+            return
+        schema = table_schema_from_connect(event.table, msg.key, value)
+        if schema is None:
+            if event.table in self._connect_schemas:
+                return  # a record without a schema between ones with: keep the definition
+            raise SchemaError(
+                f"no definition of {event.table}: its topic has no schema-change events and its records carry "
+                "no schema; write them with JsonConverter schemas.enable=true (Debezium's PostgreSQL "
+                "connector publishes no schema changes)"
+            )
+        kind = "ALTER" if event.table in self._connect_schemas else "CREATE"
+        self.sink.apply_schema(SchemaChange(kind, schema, None, dict(event.source), event.ts_ms))
+        self._connect_schemas[event.table] = head if head is not None else b""
+        self._known_tables.add(event.table)
+
     # ------------------------------------------------------------------ the loop
 
     def run_once(self, timeout_s: float = 0.5) -> int:
@@ -188,6 +213,12 @@ class KafkaSinkRunner:
                 continue
             if event.table not in self._known_tables:
                 self._catch_up_schemas()
+            if event.table not in self._known_tables or event.table in self._connect_schemas:
+                try:
+                    self._follow_connect_schema(event, msg)
+                except (DecodeError, SchemaError) as exc:
+                    self._dead_letter(msg, exc)
+                    continue
             events.append(event)
             sources.append(msg)
         try:
