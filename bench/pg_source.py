@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _common import Meter, env, print_table, run_case, stack_env, write_results
+from _common import RESULTS, Meter, env, print_table, run_case, stack_env, write_results
 
 HERE = Path(__file__).resolve()
 RECVLOGICAL = Path("/usr/lib/postgresql/15/bin/pg_recvlogical")
@@ -130,7 +130,9 @@ def case_source(db: str, rows: int, client: str) -> dict[str, Any]:
         committed = pub.flush(120)
     if profiler is not None:
         profiler.stop()
-        sys.stderr.write(profiler.output_text(unicode=False, color=False))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"pg_source_profile_{rows}.txt").write_text(profiler.output_text(unicode=False, color=False))
+        sys.stderr.write(f"profile: {RESULTS}/pg_source_profile_{rows}.txt\n")
     src.close()
     pub.close()
     assert committed is not None

@@ -9,6 +9,8 @@
  * precise_b64: numeric text with exactly `scale` fraction digits (no dot for scale 0), at most
  * 38 digits, as Debezium's precise decimal (base64 of Java's BigInteger.toByteArray()); None for
  * anything else (the Python converter decides). tests/unit/test_pg_speedups.py compares both.
+ *
+ * timestamp_micros: the common form of timestamp text as epoch microseconds (see below).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -126,7 +128,61 @@ static PyObject *precise_b64(PyObject *self, PyObject *args) {
     return PyUnicode_FromStringAndSize(out, j);
 }
 
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *p, int n, int *out) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return 0;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/*
+ * timestamp_micros: "YYYY-MM-DD HH:MM:SS[.f{1,6}]" (years 0001-9999, as PostgreSQL's ISO output
+ * writes a timestamp without time zone) as microseconds since 1970-01-01 00:00:00; None for any
+ * other text (BC, infinity, a year past 9999, an out-of-range field), which the Python converter
+ * then reads.
+ */
+static PyObject *timestamp_micros(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_ssize_t n;
+    const char *t = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &n) : NULL;
+    if (t == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    int y, mo, d, h, mi, sec, frac = 0;
+    if (n < 19 || n > 26 || n == 20 || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':' ||
+        !digits(t, 4, &y) || !digits(t + 5, 2, &mo) || !digits(t + 8, 2, &d) || !digits(t + 11, 2, &h) ||
+        !digits(t + 14, 2, &mi) || !digits(t + 17, 2, &sec))
+        Py_RETURN_NONE;
+    if (n > 19) {
+        if (t[19] != '.' || !digits(t + 20, (int)(n - 20), &frac)) Py_RETURN_NONE;
+        for (Py_ssize_t k = n - 20; k < 6; k++) frac *= 10;
+    }
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+        sec > 59)
+        Py_RETURN_NONE;
+    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    int64_t us = ((days * 24 + h) * 60 + mi) * 60 + sec;
+    return PyLong_FromLongLong(us * 1000000 + frac);
+}
+
 static PyMethodDef methods[] = {
+    {"timestamp_micros", timestamp_micros, METH_O, "ISO timestamp text to epoch microseconds, or None."},
     {"tuple_values", tuple_values, METH_VARARGS, "pgoutput TupleData at pos: (values, offset after it)."},
     {"precise_b64", precise_b64, METH_VARARGS, "Numeric text to Debezium's precise decimal, or None."},
     {NULL, NULL, 0, NULL},

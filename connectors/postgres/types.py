@@ -943,7 +943,20 @@ _ONE_US: Final = timedelta(microseconds=1)
 _fromisoformat: Final = datetime.fromisoformat
 
 
+def _fast_timestamp() -> Callable[[str], int | None] | None:
+    from connectors.postgres.pgoutput import SPEEDUPS
+
+    return SPEEDUPS.timestamp_micros if SPEEDUPS is not None else None
+
+
+_c_timestamp: Final = _fast_timestamp()
+
+
 def _timestamp_micros(text: str) -> int:
+    if _c_timestamp is not None:
+        fast = _c_timestamp(text)
+        if fast is not None:
+            return fast
     if len(text) <= 26 and text[-1] != "C" and text[10:11] == " ":
         try:  # the common case (years 1..9999) in C; BC, later years and malformed text take the long way
             return (_fromisoformat(text) - _EPOCH_DATETIME) // _ONE_US

@@ -107,3 +107,50 @@ def test_precise_b64_takes_plain_values() -> None:
     assert p.SPEEDUPS.precise_b64("-0.00", 2) == "AA=="
     assert p.SPEEDUPS.precise_b64("NaN", 2) is None
     assert p.SPEEDUPS.precise_b64("1.5", 2) is None  # not the column's scale: Python rescales
+
+
+def _pg_timestamp_text(value: Any) -> str:
+    """A timestamp as PostgreSQL's ISO output writes it: the fraction without trailing zeros."""
+    text = value.strftime("%Y-%m-%d %H:%M:%S").rjust(19, "0")
+    if value.year < 1000:
+        text = f"{value.year:04d}" + text[text.index("-") :]
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    return text
+
+
+def _python_micros(text: str) -> int:
+    """The Python converter alone (the compiled helper switched off)."""
+    saved = t._c_timestamp
+    try:
+        t._c_timestamp = None  # type: ignore[misc]
+        return t._timestamp_micros(text)
+    finally:
+        t._c_timestamp = saved  # type: ignore[misc]
+
+
+@given(st.datetimes())
+@settings(max_examples=500)
+def test_timestamp_micros_agrees_with_python(value: Any) -> None:
+    text = _pg_timestamp_text(value)
+    assert p.SPEEDUPS.timestamp_micros(text) == _python_micros(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-02-30 00:00:00", "2023-02-29 00:00:00", "2024-13-01 00:00:00", "2024-01-01 24:00:00",
+        "2024-01-01 00:60:00", "2024-01-01 00:00:60", "0000-01-01 00:00:00", "2024-01-01 00:00:00.",
+        "2024-01-01 00:00:00.1234567", "2024-01-01T00:00:00", "2024-01-01 00:00:00 BC", "infinity",
+        "-infinity", "12024-01-01 00:00:00", "2024-1-01 00:00:00", "2024-01-01 00:00:0x", "", "２０２４-01-01 00:00:00",
+    ],
+)  # fmt: skip
+def test_timestamp_micros_leaves_the_rest_to_python(text: str) -> None:
+    assert p.SPEEDUPS.timestamp_micros(text) is None
+    assert p.SPEEDUPS.timestamp_micros(b"2024-01-01 00:00:00") is None  # not text
+
+
+def test_timestamp_micros_reads_fractions_of_any_length() -> None:
+    for frac, micros in (("1", 100000), ("12", 120000), ("123456", 123456), ("000001", 1)):
+        assert p.SPEEDUPS.timestamp_micros(f"1970-01-01 00:00:00.{frac}") == micros
+    assert p.SPEEDUPS.timestamp_micros("1969-12-31 23:59:59.999999") == -1
