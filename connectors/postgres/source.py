@@ -96,7 +96,7 @@ from cdc.errors import (
     TerminalError,
 )
 from cdc.events import ChangeEvent, Checkpoint, Heartbeat, Item, Op, SchemaChange, TableId, TableSchema
-from cdc.positions import PgPosition, SourceOffset, format_lsn, parse_lsn
+from cdc.positions import PgPosition, SourceOffset, format_lsn, parse_lsn, pg_position
 from connectors.postgres import pgoutput as po
 from connectors.postgres.config import PostgresSourceConfig
 from connectors.postgres.config import libpq_url as _libpq_url
@@ -1339,7 +1339,7 @@ class PostgresSource(Source):
                 txn.txn_id,
                 txn.order,
                 n,
-                PgPosition(lsn, txn.xid),
+                pg_position(lsn, txn.xid),
                 unchanged,
             )
         )

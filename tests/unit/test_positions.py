@@ -64,3 +64,13 @@ def test_bad_stored_positions(data: dict) -> None:
 def test_kinds_do_not_compare() -> None:
     with pytest.raises(TypeError):
         _ = MySqlPosition("a.1", 4) < PgPosition(1)  # type: ignore[operator]
+
+
+def test_pg_position_is_the_same_value_as_the_constructor() -> None:
+    from cdc.positions import pg_position
+
+    for lsn, txid in ((0, None), (5, 7), (2**63, 2**32 - 1)):
+        fast, slow = pg_position(lsn, txid), PgPosition(lsn, txid)
+        assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+        assert fast.to_dict() == slow.to_dict() and fast.sort_key() == slow.sort_key()
+        assert position_from_dict(fast.to_dict()) == slow
