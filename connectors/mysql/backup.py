@@ -38,6 +38,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cdc.errors import BackupCorruptError, ConnectError, ConnectionLostError, DecodeError, TargetValueError
@@ -127,13 +129,40 @@ class MySqlBackupSnapshot:
         self._recording = _RecordingEngine(self._engine)
         self._modes = TypeModes.from_config(config)
         self._snapshot = Snapshot(config, prefix, self._recording, self._modes, None)
+        self._snapshot.gtid_later = self._look_up_gtids
+        self._gtids: Future[str | None] | None = None
         self._batch_rows = config.max_batch_events
         self._iter: Iterator[list[Item]] | None = None
 
+    def _look_up_gtids(self, file: str, pos: int) -> None:
+        """MariaDB's GTID set at the snapshot's binlog position, read on a connection of its own while
+        the rows stream (BINLOG_GTID_POS scans the binlog file up to ``pos``)."""
+        from sqlalchemy import text
+
+        def look_up() -> str | None:
+            with self._engine.connect() as conn:
+                value = conn.execute(text("SELECT BINLOG_GTID_POS(:f, :p)"), {"f": file, "p": pos}).scalar()
+            return str(value) if value else None
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-backup-gtid")
+        self._gtids = pool.submit(look_up)
+        pool.shutdown(wait=False)
+
     @property
     def position(self) -> Position | None:
-        """The binlog position of the snapshot's view; known once the first batch was yielded."""
-        return self._snapshot.start_position
+        """The binlog position of the snapshot's view (with its GTID set); known once the first batch
+        was yielded."""
+        from sqlalchemy import exc as sa_exc
+
+        start = self._snapshot.start_position
+        if start is None or self._gtids is None or start.gtid_set is not None:
+            return start
+        try:
+            gtids = self._gtids.result(timeout=600)
+        except sa_exc.DBAPIError as exc:
+            raise ConnectionLostError(f"cannot read the snapshot's GTID set from the MySQL source: {exc.orig}") from exc
+        self._snapshot.start_position = start = replace(start, gtid_set=gtids)
+        return start
 
     def _server_id(self) -> int:
         from sqlalchemy import exc as sa_exc

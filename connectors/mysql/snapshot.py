@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,6 +206,9 @@ class Snapshot:
         if resume is not None and resume.phase == "snapshot":
             self.progress = SnapshotProgress.from_dict(resume.snapshot)
         self.schemas: dict[TableId, TableSchema] = {}
+        #: MariaDB: when set, called with the snapshot's (file, pos) instead of looking up its GTID
+        #: set inline; the start position then has no GTID set and the caller completes it.
+        self.gtid_later: Callable[[str, int], None] | None = None
 
     def _begin(self, conn: Any) -> MySqlPosition:
         from sqlalchemy import text
@@ -216,6 +219,11 @@ class Snapshot:
         status = dict(conn.execute(text("SHOW STATUS LIKE 'binlog_snapshot_%'")).all())
         if "Binlog_snapshot_file" in status:
             file, pos = str(status["Binlog_snapshot_file"]), int(status["Binlog_snapshot_position"])
+            if self.gtid_later is not None:
+                # BINLOG_GTID_POS reads the binlog file from its start up to pos: the caller looks it
+                # up on another connection while the rows are read, and completes the position
+                self.gtid_later(file, pos)
+                return MySqlPosition(file, pos, None)
             gtids = conn.execute(text("SELECT BINLOG_GTID_POS(:f, :p)"), {"f": file, "p": pos}).scalar()
             return MySqlPosition(file, pos, str(gtids) if gtids else None)
         # MySQL 8: hold a global read lock only while the snapshot transaction starts

@@ -438,3 +438,23 @@ def test_a_table_the_tsv_encoding_does_not_cover_keeps_the_whole_backup_in_json_
     manifest = create_backup(config, backup_id="b")
     assert {t.encoding for t in manifest.tables} == {"jsonl"}
     assert _rows(config, manifest, "plain")[0]["id"] == 1
+
+
+def test_a_mariadb_backup_s_position_carries_the_snapshot_s_gtid_set(my_source: Any, tmp_path: Path) -> None:
+    """The GTID set is looked up on a connection of its own while rows stream; the manifest still
+    names the set at the snapshot's binlog position, as BINLOG_GTID_POS gives it."""
+    from cdc.positions import MySqlPosition
+
+    conn = my_source.connect()
+    with conn.cursor() as cur:  # a transaction after the backup's snapshot must not count
+        config = _my_source_config(tmp_path, my_source)
+        manifest = create_backup(config, backup_id="g")
+        cur.execute("INSERT INTO plain (id) VALUES (999999)")
+        position = manifest.position
+        assert isinstance(position, MySqlPosition)
+        cur.execute("SELECT BINLOG_GTID_POS(%s, %s), @@gtid_binlog_pos", (position.file, position.pos))
+        expected, now = cur.fetchone()
+    conn.close()
+    assert position.gtid_set and position.gtid_set == expected
+    assert position.gtid_set != now  # the insert above moved the server on; the backup's set did not
+    assert position.server_id is not None
