@@ -1065,7 +1065,10 @@ def _column(doc: Any, where: str) -> Column:
         precision=_opt_int(ext, "precision", f"{where}.cdc"),
         scale=_opt_int(doc, "scale", where),
         position=_req_int(doc, "position", where),
-        default=_opt_str(doc, "defaultValueExpression", where),
+        # cdc's own SQL text; events written before it was kept there carry it in defaultValueExpression
+        default=_opt_str(ext, "default", f"{where}.cdc")
+        if "default" in ext
+        else _opt_str(doc, "defaultValueExpression", where),
         enum_values=tuple(enum_values) if enum_values is not None else None,
         charset=_opt_str(doc, "charsetName", where),
         auto_increment=_opt_bool(doc, "autoIncremented", where, False),
@@ -1185,9 +1188,10 @@ def _column_doc(c: Column) -> dict[str, Any]:
         "generated": c.auto_increment,
         "enumValues": list(c.enum_values) if c.enum_values is not None else None,
         "hasDefaultValue": c.default is not None,
-        "defaultValueExpression": c.default,
+        "defaultValueExpression": _bare_default(c.default),
         "comment": None,
         "cdc": {
+            "default": c.default,
             "logical": c.logical.value,
             "wire": c.wire.to_connect(),
             "precision": c.precision,
@@ -1423,6 +1427,18 @@ _NUMERIC_LOGICALS: Final = frozenset({
 })  # fmt: skip
 _NUMBER_LITERAL: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _SQL_FUNCTION: Final = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(?:\(.*\))?")
+
+
+_QUOTED_SQL: Final = re.compile(r"'((?:[^']|'')*)'(?:::[\w .\"\[\]()]+)?")
+
+
+def _bare_default(sql: str | None) -> str | None:
+    """A column default (SQL text) as Debezium writes ``defaultValueExpression``: a quoted literal
+    (with or without a PostgreSQL cast) as its bare value, anything else (numbers, functions) as it is."""
+    if sql is None:
+        return None
+    m = _QUOTED_SQL.fullmatch(sql.strip())
+    return m.group(1).replace("''", "'") if m is not None else sql
 
 
 def _sql_default(value: str | None, logical: Logical) -> str | None:

@@ -167,3 +167,27 @@ def test_quoted_enum_values_from_mariadbs_connector_are_unquoted() -> None:
     assert col.enum_values == ("small", "it's")
     col = column_from_debezium(_doc("ENUM", 1, None, enumValues=["sad", "it's ok"]))
     assert col.enum_values == ("sad", "it's ok")
+
+
+def test_cdc_schema_changes_write_defaults_as_debezium_does_and_read_back_their_sql() -> None:
+    from cdc.events import SchemaChange
+
+    cols = (
+        Column("id", "int", Logical.INT32, Wire("int32", optional=False), nullable=False, position=1),
+        Column("s", "varchar(9)", Logical.STRING, Wire("string", optional=False), nullable=False, position=2,
+               default="'it''s'::character varying"),
+        Column("n", "numeric(4,2)", Logical.DECIMAL, Wire("string"), position=3, default="0.50"),
+        Column("t", "timestamp", Logical.TIMESTAMP, Wire("int64"), position=4, default="CURRENT_TIMESTAMP"),
+    )  # fmt: skip
+    change = SchemaChange("CREATE", TableSchema(TableId("s", "t"), cols, ("id",)), None,
+                          {"connector": "postgresql", "ts_ms": 1, "lsn": 1}, 1)  # fmt: skip
+    codec = EnvelopeCodec("p")
+    _key, value = codec.encode_schema_change(change)
+    docs = json.loads(value)["tableChanges"][0]["table"]["columns"]
+    assert [d["defaultValueExpression"] for d in docs] == [None, "it's", "0.50", "CURRENT_TIMESTAMP"]
+    assert codec.decode_schema_change(value).schema == change.schema
+    # written before cdc kept its SQL apart: defaultValueExpression is the SQL itself
+    old = json.loads(value)
+    for d in old["tableChanges"][0]["table"]["columns"]:
+        d["defaultValueExpression"] = d["cdc"].pop("default")
+    assert codec.decode_schema_change(json.dumps(old).encode()).schema == change.schema
