@@ -75,6 +75,7 @@ SQL identifiers in replication commands pass through :mod:`psycopg.sql`, never f
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import select
 import struct
@@ -1012,6 +1013,20 @@ class PostgresSource(Source):
         items: list[Item] = []
         if self._replay is not None:
             self._drain_replay(items, max_items)
+        # Decoding allocates a few objects per row, none of them cyclic, that live until the batch is
+        # published: pausing the cyclic garbage collector meanwhile spares it scanning every live
+        # object again and again (as the MySQL source and the SQL sink do).
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._stream_into(items, max_items, deadline)
+        finally:
+            if paused:
+                gc.enable()
+        self._housekeeping(items)
+        return items
+
+    def _stream_into(self, items: list[Item], max_items: int, deadline: float) -> None:
         decode_copy_data = po.decode_copy_data
         xlogdata = po.XLogData
         on_message = self._on_message
@@ -1038,8 +1053,6 @@ class PostgresSource(Source):
                 self._send_status()
             if monotonic() >= deadline:
                 break
-        self._housekeeping(items)
-        return items
 
     def _drain_replay(self, items: list[Item], max_items: int) -> None:
         replay = self._replay
