@@ -62,7 +62,11 @@ class CdcError(Exception):
 
     def __str__(self) -> str:
         text = super().__str__()
-        return f"{text} {self.hint}" if self.hint else text
+        if not self.hint:
+            return text
+        if text.endswith((".", "!", "?", ":", ";")):
+            return f"{text} {self.hint}"
+        return f"{text}. {self.hint[:1].upper()}{self.hint[1:]}"  # two sentences, not one run-on
 
 
 class ConfigError(CdcError):

@@ -128,6 +128,7 @@ class MySqlBackupSnapshot:
         self._engine: Any = create_engine(sqlalchemy_url(config.url.get_secret_value()), pool_pre_ping=True)
         self._recording = _RecordingEngine(self._engine)
         self._modes = TypeModes.from_config(config)
+        self._zero_dates = config.zero_date_handling
         self._snapshot = Snapshot(config, prefix, self._recording, self._modes, None)
         self._snapshot.gtid_later = self._look_up_gtids
         self._gtids: Future[str | None] | None = None
@@ -202,6 +203,7 @@ class MySqlBackupSnapshot:
                 "time": str(self._modes.time),
                 "binary": str(self._modes.binary),
                 "bigint_unsigned": str(self._modes.bigint_unsigned),
+                "zero_dates": str(self._zero_dates),
             }
             plans = [_TablePlan.make(raw, change, modes) for change in changes] if _can_stream(raw) else []
             if len(plans) != len(changes) or any(p is None for p in plans):
@@ -544,7 +546,8 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
         schema = entry.schema().schema
         names = [str(n) for n in native["columns"]]
         readers = _decoders(native)
-        converters = [_snapshot_converter(schema.column(n)) for n in names]
+        zero = str((native.get("modes") or {}).get("zero_dates", "error"))
+        converters = [_snapshot_converter(schema.column(n), zero, str(entry.table)) for n in names]
     except (KeyError, TypeError, ValueError) as exc:
         raise BackupCorruptError(
             f"the mysql-tsv description of {entry.table} in the manifest is malformed: {exc}"
@@ -578,7 +581,9 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
                         for f, (name, (hexed, codec, read), conv) in zip(fields, columns, strict=True)
                     }
                 )
-            except (ValueError, TypeError, ArithmeticError, DecodeError) as exc:
+            except DecodeError:
+                raise  # a value the source's modes refuse (a zero date under zero_date_handling: error): says which
+            except (ValueError, TypeError, ArithmeticError) as exc:
                 raise BackupCorruptError(
                     f"a chunk of {entry.table} holds a value that does not read ({type(exc).__name__})"
                 ) from exc

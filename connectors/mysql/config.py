@@ -15,9 +15,9 @@ Imports no driver.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cdc.config import SourceConfigBase
 from cdc.values import BigintUnsignedHandling
@@ -50,6 +50,15 @@ class MySqlSourceConfig(SourceConfigBase):
     bigint_unsigned_handling: BigintUnsignedHandling = BigintUnsignedHandling.PRECISE
     zero_date_handling: ZeroDateHandling = ZeroDateHandling.ERROR
     gtid: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_null_is_the_null_mode(cls, data: Any) -> Any:
+        """``zero_date_handling: null`` in YAML is a null, which elsewhere means "left out"; here it
+        names the ``null`` mode, as the user wrote it, not the default (``error``)."""
+        if isinstance(data, dict) and "zero_date_handling" in data and data["zero_date_handling"] is None:
+            return {**data, "zero_date_handling": ZeroDateHandling.NULL.value}
+        return data
 
     url_dialects: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
     hints: ClassVar[dict[str, str]] = {

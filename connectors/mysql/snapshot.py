@@ -27,10 +27,11 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from cdc import __version__
-from cdc.events import ChangeEvent, Checkpoint, Item, Op, SchemaChange, TableId, TableSchema
+from cdc.errors import DecodeError
+from cdc.events import ChangeEvent, Checkpoint, Item, Logical, Op, SchemaChange, TableId, TableSchema
 from cdc.positions import MySqlPosition, SourceOffset
 from cdc.values import Geometry, converter_to_wire
 from connectors.mysql.config import MySqlSourceConfig
@@ -314,7 +315,8 @@ class Snapshot:
 
         schema = self.schemas[table]
         names = [c.name for c in schema.columns]  # excluded columns are already gone from the definition
-        convs = [(c.name, _snapshot_converter(c)) for c in schema.columns if c.name in names]
+        zero = str(self.cfg.zero_date_handling)
+        convs = [(c.name, _snapshot_converter(c, zero, str(table))) for c in schema.columns if c.name in names]
         t = sa_table(table.table, *[column(n) for n in names], schema=table.schema)
         pk = list(schema.primary_key)
         last = self.progress.last_key if self.progress.table == str(table) else None
@@ -362,9 +364,14 @@ class Snapshot:
                 return
 
 
-def _snapshot_converter(col: Any) -> Any:
-    """PyMySQL's value of a column to the wire value, the same as streaming gives for that column."""
+def _snapshot_converter(col: Any, zero_dates: str = "error", table: str = "") -> Any:
+    """PyMySQL's value of a column to the wire value, the same as streaming gives for that column.
+
+    PyMySQL returns a zero or impossible date (``0000-00-00``, ``2021-02-00 00:00:00``) as its text:
+    such a value follows ``zero_dates`` (``zero_date_handling``) exactly as the binlog decoder does."""
     conv = converter_to_wire(col.wire)
+    if col.logical in _ZERO_DATE_LOGICALS:
+        return _zero_date_aware(col, conv, zero_dates, table)
     if col.native_type == "BIT(1)":
         return lambda v: conv(bool(int.from_bytes(v, "big")) if isinstance(v, bytes) else bool(v))
     if col.native_type == "GEOMETRY":
@@ -375,6 +382,34 @@ def _snapshot_converter(col: Any) -> Any:
 
         return geometry
     return conv
+
+
+_ZERO_DATE_LOGICALS: Final = frozenset({Logical.DATE, Logical.TIMESTAMP, Logical.TIMESTAMPTZ})
+
+
+def _zero_date_aware(col: Any, conv: Any, mode: str, table: str) -> Any:
+    from datetime import date, datetime
+
+    from connectors.mysql.config import ZeroDateHandling
+
+    handling = ZeroDateHandling(mode)
+    epoch = conv(date(1970, 1, 1) if col.logical is Logical.DATE else datetime(1970, 1, 1))
+    where = f"{table}.{col.name}" if table else col.name
+
+    def convert(v: Any) -> Any:
+        if not isinstance(v, str):
+            return conv(v)
+        if handling is not ZeroDateHandling.ERROR and col.nullable:
+            return None
+        if handling is ZeroDateHandling.DEBEZIUM:
+            return epoch
+        why = "is NOT NULL" if handling is ZeroDateHandling.NULL else "zero_date_handling is error"
+        raise DecodeError(
+            f"{where} holds the zero or invalid date {v!r}, which has no value in Debezium's representation, and {why}",
+            hint="choose zero_date_handling null or debezium in the source config, or fix the row",
+        )
+
+    return convert
 
 
 def _jsonable(v: Any) -> Any:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from cdc.config import parse_config
+from cdc.errors import DecodeError
 from cdc.events import ChangeEvent, Checkpoint, Op, SchemaChange
 from connectors.mysql.source import MySqlSource
 
@@ -126,3 +129,49 @@ def test_snapshot_and_streaming_give_identical_values(mysql_db) -> None:
     assert not [i for i in items if isinstance(i, SchemaChange) and i.kind == "ALTER"], "definitions differ"
     diffs = {n: (snap[n], stream[n]) for n, _, _ in TYPE_MATRIX if snap[n] != stream[n]}
     assert diffs == {}, f"snapshot and streaming disagree: {diffs}"
+
+
+def _zero_source(mysql_db, mode: str) -> MySqlSource:
+    yaml = (f"name: t\nsource:\n  type: mysql\n  url: {mysql_db.server_url}\n  server_id: {next(SERVER_IDS)}\n"
+            f"  tables: ['{mysql_db.name}.*']\n  zero_date_handling: {mode}\n"
+            "bus:\n  type: kafka\n  bootstrap_servers: 127.0.0.1:1\n")
+    return MySqlSource(parse_config(yaml, env={}).source, "t")  # type: ignore[arg-type]
+
+
+ZERO_COLUMNS = "d DATE, dn DATE NOT NULL, dt DATETIME(3), dtn DATETIME NOT NULL, ts TIMESTAMP(6) NULL, bad DATE"
+ZERO_VALUES = "'0000-00-00', '0000-00-00', '0000-00-00 00:00:00', '2021-02-00 12:00:00', 0, '2021-00-05'"
+
+
+@pytest.mark.parametrize("mode", ["null", "debezium", "error"])
+def test_zero_dates_read_the_same_in_snapshot_and_stream(mysql_db, mode: str) -> None:
+    """PyMySQL hands the snapshot a zero date as its text; the binlog decoder sees the packed value.
+    Both follow zero_date_handling the same way (issue #4: a zero date never turns silently into NULL)."""
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")  # lets the zero dates in
+        cur.execute(f"CREATE TABLE z (id INT PRIMARY KEY, {ZERO_COLUMNS})")
+        cur.execute(f"INSERT INTO z VALUES (1, {ZERO_VALUES})")
+    src = _zero_source(mysql_db, mode)
+    src.open(None)
+    try:
+        if mode == "error":
+            # the NOT NULL zero date refuses under "null" too; "error" refuses every one
+            with pytest.raises(DecodeError, match=r"\.z\.(d|dn|dt|dtn|ts|bad) holds the zero or invalid date"):
+                _read(src, _streaming_started)
+            return
+        if mode == "null":
+            with pytest.raises(DecodeError, match=r"\.z\.(dn|dtn) holds the zero or invalid date .* is NOT NULL"):
+                _read(src, _streaming_started)
+            return
+        items = _read(src, _streaming_started)
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION sql_mode = ''")
+            cur.execute(f"INSERT INTO z VALUES (2, {ZERO_VALUES})")
+        items += _read(src, lambda xs: any(isinstance(x, ChangeEvent) and x.op is Op.CREATE for x in xs))
+    finally:
+        src.close()
+    snap = next(i for i in items if isinstance(i, ChangeEvent) and i.op is Op.READ).after
+    stream = next(i for i in items if isinstance(i, ChangeEvent) and i.op is Op.CREATE).after
+    assert snap == {**stream, "id": 1}
+    assert snap["d"] is None and snap["ts"] is None and snap["bad"] is None and snap["dt"] is None  # nullable
+    assert snap["dn"] == 0 and snap["dtn"] == 0  # NOT NULL: the epoch, as Debezium does

@@ -600,3 +600,17 @@ def test_source_table_filters() -> None:
     assert not config.source.includes("crm", "leads")
     assert config.source.excludes_column("crm", "customers", "password_hash")
     assert not config.source.excludes_column("crm", "customers", "email")
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"), [("null", "null"), ('"null"', "null"), ("debezium", "debezium"), (None, "error")]
+)
+def test_zero_date_handling_null_in_yaml_is_the_null_mode(text: str | None, mode: str) -> None:
+    """Elsewhere a YAML null means "left out"; `zero_date_handling: null` names the mode the user wrote."""
+    line = f"  zero_date_handling: {text}\n" if text is not None else ""
+    cfg = parse_config(
+        f"name: t\nsource:\n  type: mysql\n  url: mysql://root@h:3306/\n  server_id: 5\n{line}"
+        "bus:\n  type: kafka\n  bootstrap_servers: k:9092\n",
+        env={},
+    )
+    assert str(cfg.source.zero_date_handling) == mode  # type: ignore[union-attr]

@@ -53,3 +53,11 @@ def test_config_error_lists_every_problem() -> None:
     assert err.problems == ["source.url: missing", "sinks[0].nmae: unknown key, did you mean 'name'?"]
     assert "2 problems" in str(err)
     assert str(err).count("\n  - ") == 2
+
+
+def test_a_hint_reads_as_its_own_sentence() -> None:
+    assert str(DecodeError("t.c holds a zero date", hint="choose zero_date_handling null")) == (
+        "t.c holds a zero date. Choose zero_date_handling null"
+    )
+    assert str(DecodeError("the key is gone.", hint="Use another.")) == "the key is gone. Use another."
+    assert str(DecodeError("no hint")) == "no hint"
