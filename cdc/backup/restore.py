@@ -65,6 +65,7 @@ of the same restore).
 from __future__ import annotations
 
 import gc
+import logging
 import re
 import threading
 import time
@@ -88,6 +89,7 @@ from cdc.errors import (
     ConnectionLostError,
     DecodeError,
     PositionLostError,
+    TargetValueError,
     TransientError,
 )
 from cdc.events import ChangeEvent, Op, TableId
@@ -115,6 +117,8 @@ SINK_NAME = "restore"
 CATCH_UP_WAIT_S = 60.0
 #: How often a chunk is tried when the target reports a transient error (a deadlock, a lost connection).
 CHUNK_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 #: Per position kind, the position a replay orders and cuts a change event by, when it is not the event's
 #: own ``position``. The replay's rules need a position that orders transactions in commit order and is
@@ -432,10 +436,23 @@ class _Restore:
         data = read_chunk(self.path, chunk, where)
         offset = SourceOffset(manifest.position, "snapshot", {"chunk": i + 1, "chunks": len(entry.chunks)})
         loader = self.loaders.get(entry.table)
+        fallback: Callable[[bytes], list[dict[str, Any]]] | None = None
         if loader is not None:
             text = codec.lines(data, chunk, where)
-            self._retry(lambda: loader.load(sink, key, offset, text, chunk.rows))
-            return chunk.rows
+            try:
+                self._retry(lambda: loader.load(sink, key, offset, text, chunk.rows))
+                return chunk.rows
+            except TargetValueError as exc:
+                if not getattr(loader, "refusals_convert", False):
+                    raise
+                # The target refused some values as they are (a zero date under a strict sql_mode): this
+                # chunk goes through the source's converters instead, as a cross-engine restore does, so
+                # zero_date_handling decides, and the sink's own checks apply.
+                log.info("%s; loading chunk %d of %s through the sink's conversion instead", exc, i + 1, entry.table)
+                fallback = row_decoder(manifest.source, entry)
+                with self._lock:
+                    if str(entry.table) in self.result.native:
+                        self.result.native.remove(str(entry.table))  # not every row went in as stored
         source = {
             "connector": manifest.source,
             "snapshot": "true",
@@ -445,7 +462,7 @@ class _Restore:
         paused = gc.isenabled()
         gc.disable()  # tens of thousands of acyclic events: spare the collector scanning them
         try:
-            decoder = self.decoders.get(entry.table)
+            decoder = fallback or self.decoders.get(entry.table)
             rows = codec.decode(data, chunk, where) if decoder is None else decoder(codec.lines(data, chunk, where))
             if len(rows) != chunk.rows:
                 raise BackupCorruptError(

@@ -661,6 +661,10 @@ class LoadDataLoader:
             f"({', '.join(targets)})" + (f" SET {', '.join(sets)}" if sets else "")
         ).encode()
 
+    #: A chunk the target refuses as it is (``TargetValueError``) may be loaded through the sink's
+    #: conversion instead: the table keeps its primary key, so the sink's upserts work on it.
+    refusals_convert = True
+
     def prepare(self, sink: Any) -> None:
         """Nothing: InnoDB tables are clustered by their primary key, which the rows arrive in the order of."""
 

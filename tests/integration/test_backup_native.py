@@ -458,3 +458,38 @@ def test_a_mariadb_backup_s_position_carries_the_snapshot_s_gtid_set(my_source: 
     assert position.gtid_set and position.gtid_set == expected
     assert position.gtid_set != now  # the insert above moved the server on; the backup's set did not
     assert position.server_id is not None
+
+
+@pytest.mark.parametrize("mode", ["debezium", "error"])
+def test_zero_dates_restore_into_mariadb_as_zero_date_handling_says(
+    mysql_db: Any, mysql_url: str, tmp_path: Path, mode: str
+) -> None:
+    """A strict target refuses a LOAD DATA chunk holding zero dates; that chunk then goes through the
+    source's converters, so zero_date_handling decides: NULL or the epoch, or an error naming the column."""
+    from cdc.errors import DecodeError
+
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("CREATE TABLE z (id INT PRIMARY KEY, d DATE, dt DATETIME NOT NULL)")
+        cur.execute("INSERT INTO z VALUES (1, '2020-01-01', '2020-01-01 10:00:00'), (2, '0000-00-00', '0000-00-00')")
+    conn.close()
+    source = (
+        f"  type: mysql\n  url: {mysql_db.server_url}\n  server_id: 88124\n  tables: ['{mysql_db.name}.*']\n"
+        f"  zero_date_handling: {mode}\n"
+    )
+    config = _config(tmp_path / "cdc.yaml", "zero_my", source, 1000)
+    manifest = create_backup(config, backup_id="z")
+    assert [t.encoding for t in manifest.tables] == ["mysql-tsv"]
+    table = f"{mysql_db.name}.z"
+    with _fresh_mysql(mysql_url) as target:
+        if mode == "error":
+            with pytest.raises(DecodeError, match=r"\.z\.d holds the zero or invalid date '0000-00-00'"):
+                restore(config, manifest.id, target, until=Until.parse("backup"), tables=[table])
+            return
+        result = restore(config, manifest.id, target, until=Until.parse("backup"), tables=[table])
+        assert result.loaded_rows == 2 and result.native == []  # loaded, but not as stored
+        rows = _my_rows(target, "z")
+    assert [r[0] for r in rows] == [1, 2]
+    assert rows[1][1] is None and str(rows[1][2]) == "1970-01-01 00:00:00"  # nullable: NULL; NOT NULL: epoch
+    assert str(rows[0][1]) == "2020-01-01" and str(rows[0][2]) == "2020-01-01 10:00:00"
