@@ -81,11 +81,18 @@ def _rows(url: str, schema: str | None, table: str) -> list[dict[str, Any]] | No
 
 
 def _run(runner: KafkaSinkRunner, until: Callable[[], bool], pump: Callable[[], None] = lambda: None) -> None:
+    """Run the sink until ``until()`` holds, then until it is drained: the last transaction's table may
+    be fetched before another table's earlier changes (each table has its own topic)."""
     deadline = time.monotonic() + 90
     while not until():
         assert time.monotonic() < deadline, f"the sink did not converge in time: {runner.stats}"
         pump()
         runner.run_once(0.2)
+    idle = 0
+    while idle < 3:
+        assert time.monotonic() < deadline, f"the sink did not drain in time: {runner.stats}"
+        pump()
+        idle = idle + 1 if runner.run_once(0.3) == 0 else 0
 
 
 def _runner(bootstrap: str, prefix: str, url: str) -> KafkaSinkRunner:
@@ -267,8 +274,6 @@ def _debezium(engine: str, schemas: bool, bootstrap: str, prefix: str, target_ur
     runner = _runner(bootstrap, prefix, target_url)
     try:
         _run(runner, _last_txn_applied(target_url, schema))
-        for _ in range(3):  # nothing after the last transaction is pending
-            runner.run_once(0.2)
     finally:
         runner.close()
 
