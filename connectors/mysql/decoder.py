@@ -90,7 +90,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Context, Decimal
 from enum import Enum
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 from cdc.errors import DecodeError, SchemaError, TargetValueError
 from cdc.events import Wire
@@ -776,10 +776,21 @@ class _MonthStarts(dict[int, tuple[int, int] | None]):
 _MONTH_STARTS: Final = _MonthStarts()
 
 
-class _Zero:
-    """What a column's zero (or impossible) date becomes, per ``zero_date_handling``."""
+class _NamedColumn(Protocol):
+    """What :class:`_Zero` reads of a column: a table map's :class:`ColumnInfo` or a snapshot's ``Column``."""
 
-    def __init__(self, mode: ZeroDateHandling, col: ColumnInfo, table: str, epoch_value: Any) -> None:
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def nullable(self) -> bool: ...
+
+
+class _Zero:
+    """What a column's zero (or impossible) date becomes, per ``zero_date_handling``; shared by the
+    binlog decoder and the snapshot reader (:mod:`connectors.mysql.snapshot`)."""
+
+    def __init__(self, mode: ZeroDateHandling, col: _NamedColumn, table: str, epoch_value: Any) -> None:
         self.where = f"{table}.{col.name}"
         self.mode = mode
         self.nullable = col.nullable

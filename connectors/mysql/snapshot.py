@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cdc import __version__
-from cdc.errors import DecodeError
 from cdc.events import ChangeEvent, Checkpoint, Item, Logical, Op, SchemaChange, TableId, TableSchema
 from cdc.positions import MySqlPosition, SourceOffset
 from cdc.values import Geometry, converter_to_wire
@@ -391,23 +390,13 @@ def _zero_date_aware(col: Any, conv: Any, mode: str, table: str) -> Any:
     from datetime import date, datetime
 
     from connectors.mysql.config import ZeroDateHandling
+    from connectors.mysql.decoder import _Zero
 
-    handling = ZeroDateHandling(mode)
     epoch = conv(date(1970, 1, 1) if col.logical is Logical.DATE else datetime(1970, 1, 1))
-    where = f"{table}.{col.name}" if table else col.name
+    zero = _Zero(ZeroDateHandling(mode), col, table, epoch)
 
     def convert(v: Any) -> Any:
-        if not isinstance(v, str):
-            return conv(v)
-        if handling is not ZeroDateHandling.ERROR and col.nullable:
-            return None
-        if handling is ZeroDateHandling.DEBEZIUM:
-            return epoch
-        why = "is NOT NULL" if handling is ZeroDateHandling.NULL else "zero_date_handling is error"
-        raise DecodeError(
-            f"{where} holds the zero or invalid date {v!r}, which has no value in Debezium's representation, and {why}",
-            hint="choose zero_date_handling null or debezium in the source config, or fix the row",
-        )
+        return zero(v) if isinstance(v, str) else conv(v)
 
     return convert
 
