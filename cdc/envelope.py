@@ -1432,6 +1432,10 @@ _SQL_FUNCTION: Final = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(?:\(.*\))?")
 _QUOTED_SQL: Final = re.compile(r"'((?:[^']|'')*)'(?:::[\w .\"\[\]()]+)?")
 
 
+def _sql_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _bare_default(sql: str | None) -> str | None:
     """A column default (SQL text) as Debezium writes ``defaultValueExpression``: a quoted literal
     (with or without a PostgreSQL cast) as its bare value, anything else (numbers, functions) as it is."""
@@ -1451,7 +1455,7 @@ def _sql_default(value: str | None, logical: Logical) -> str | None:
         return value if _NUMBER_LITERAL.fullmatch(value) or value.upper() in ("TRUE", "FALSE", "NULL") else None
     if logical not in (_L.STRING, _L.TEXT, _L.ENUM, _L.SET) and _SQL_FUNCTION.fullmatch(value):
         return value  # CURRENT_TIMESTAMP, now(), NULL: an expression, not a literal
-    return "'" + value.replace("'", "''") + "'"
+    return _sql_quote(value)
 
 
 def column_from_debezium(doc: Mapping[str, Any], where: str = "column") -> Column:
@@ -1654,10 +1658,6 @@ def _int_param(params: Mapping[str, str], name: str, where: str) -> int | None:
         raise DecodeError(f"{where}: parameter {name} must be an integer, not {_short(text)}") from None
 
 
-def _sql_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def table_schema_from_connect(table: TableId, key: bytes | None, value: bytes) -> TableSchema | None:
     """A table's definition read off one change event written with JsonConverter's schemas
     (``schemas.enable=true``), for topics that have no schema-change events: Debezium's
@@ -1677,18 +1677,15 @@ def table_schema_from_connect(table: TableId, key: bytes | None, value: bytes) -
     if not (isinstance(doc, dict) and set(doc) == {"schema", "payload"} and isinstance(doc["schema"], dict)):
         return None
     where = "change event value schema"
-    envelope = _wire(doc["schema"], where, 0)
-    row: Wire | None = None
-    for name, child in envelope.fields or ():
-        if name == "after" or (name == "before" and row is None):
-            row = child
-    if row is None or row.fields is None:
+    fields = _row_schema_fields(doc["schema"])
+    if fields is None:
         raise DecodeError(f"{where} has no 'after' or 'before' struct")
-    raw_fields = {f.get("field"): f for f in _row_schema_docs(doc["schema"])}
-    columns = tuple(
-        _column_from_connect(name, wire, i + 1, raw_fields.get(name, {}).get("default"), f"{where}.{name}")
-        for i, (name, wire) in enumerate(row.fields)
-    )
+    columns = []
+    for i, field_doc in enumerate(fields):
+        field_where = f"{where}.fields[{i}]"
+        name = _req_str(field_doc, "field", field_where)
+        wire = _wire(field_doc, f"{where}.{name}", 1)
+        columns.append(_column_from_connect(name, wire, i + 1, field_doc.get("default"), f"{where}.{name}"))
     names = [c.name for c in columns]
     key_names: list[str] = []
     if key is not None:
@@ -1701,14 +1698,14 @@ def table_schema_from_connect(table: TableId, key: bytes | None, value: bytes) -
     missing = [k for k in key_names if k not in names]
     if missing:
         raise DecodeError(f"{table}: key fields {missing} are not columns of the row schema")
-    return TableSchema(table=table, columns=columns, primary_key=tuple(key_names))
+    return TableSchema(table=table, columns=tuple(columns), primary_key=tuple(key_names))
 
 
-def _row_schema_docs(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The field documents of the ``after`` (else ``before``) struct of an envelope schema."""
-    found: list[dict[str, Any]] = []
+def _row_schema_fields(schema: Mapping[str, Any]) -> list[Any] | None:
+    """The field documents of the ``after`` (else ``before``) struct of an envelope schema; None without one."""
+    found: list[Any] | None = None
     for f in schema.get("fields") or ():
         row = isinstance(f, dict) and f.get("field") in ("after", "before") and isinstance(f.get("fields"), list)
-        if row and (f.get("field") == "after" or not found):
-            found = [x for x in f["fields"] if isinstance(x, dict)]
+        if row and (f.get("field") == "after" or found is None):
+            found = f["fields"]
     return found

@@ -120,7 +120,7 @@ class Logical(StrEnum):
 #: JsonConverter's names of Connect's FLOAT32 and FLOAT64 schema types; :class:`Wire` says
 #: ``float32`` and ``float64`` and translates at the JSON boundary.
 _CONNECT_TYPE_NAMES: Final[Mapping[str, str]] = {"float32": "float", "float64": "double"}
-_WIRE_TYPE_NAMES: Final[Mapping[str, str]] = {"float": "float32", "double": "float64"}
+_WIRE_TYPE_NAMES: Final[Mapping[str, str]] = {v: k for k, v in _CONNECT_TYPE_NAMES.items()}
 
 
 def connect_type(name: str) -> str:
