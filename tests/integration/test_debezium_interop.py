@@ -29,6 +29,8 @@ from support.debezium_workload import (
     PG_DATABASE,
     PG_SETUP,
     PREFIXES,
+    run_mariadb,
+    run_pg,
 )
 
 from cdc.bus.consumer import KafkaSinkRunner
@@ -133,18 +135,7 @@ def _mysql(url: str, database: str = "") -> Any:
 
 
 def _mysql_run(url: str, statements: list[str] | list[list[str]]) -> None:
-    conn = _mysql(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET time_zone = '+00:00'")
-            for item in statements:
-                txn = item if isinstance(item, list) else [item]
-                cur.execute("BEGIN")
-                for stmt in txn:
-                    cur.execute(stmt)
-                cur.execute("COMMIT")
-    finally:
-        conn.close()
+    run_mariadb(_mysql(url), statements)
 
 
 def _pg_admin(pg_url: str) -> Any:
@@ -156,11 +147,7 @@ def _pg_admin(pg_url: str) -> Any:
 def _pg_run(url: str, statements: list[str] | list[list[str]]) -> None:
     import psycopg
 
-    with psycopg.connect(url) as conn:
-        for item in statements:
-            for stmt in item if isinstance(item, list) else [item]:
-                conn.execute(stmt)
-            conn.commit()
+    run_pg(psycopg.connect(url), statements)
 
 
 class Targets:

@@ -15,9 +15,10 @@ from connectors.mysql.source import MySqlSource
 SERVER_IDS = iter(range(73_000, 74_000))
 
 
-def _source(mysql_db, chunk: int = 1000) -> MySqlSource:
+def _source(mysql_db, chunk: int = 1000, extra: str = "") -> MySqlSource:
+    """``extra``: more ``source`` keys, as YAML lines."""
     yaml = (f"name: t\nsource:\n  type: mysql\n  url: {mysql_db.server_url}\n  server_id: {next(SERVER_IDS)}\n"
-            f"  tables: ['{mysql_db.name}.*']\n  snapshot_chunk_rows: {chunk}\n"
+            f"  tables: ['{mysql_db.name}.*']\n  snapshot_chunk_rows: {chunk}\n{extra}"
             "bus:\n  type: kafka\n  bootstrap_servers: 127.0.0.1:1\n")
     return MySqlSource(parse_config(yaml, env={}).source, "t")  # type: ignore[arg-type]
 
@@ -131,13 +132,6 @@ def test_snapshot_and_streaming_give_identical_values(mysql_db) -> None:
     assert diffs == {}, f"snapshot and streaming disagree: {diffs}"
 
 
-def _zero_source(mysql_db, mode: str) -> MySqlSource:
-    yaml = (f"name: t\nsource:\n  type: mysql\n  url: {mysql_db.server_url}\n  server_id: {next(SERVER_IDS)}\n"
-            f"  tables: ['{mysql_db.name}.*']\n  zero_date_handling: {mode}\n"
-            "bus:\n  type: kafka\n  bootstrap_servers: 127.0.0.1:1\n")
-    return MySqlSource(parse_config(yaml, env={}).source, "t")  # type: ignore[arg-type]
-
-
 ZERO_COLUMNS = "d DATE, dn DATE NOT NULL, dt DATETIME(3), dtn DATETIME NOT NULL, ts TIMESTAMP(6) NULL, bad DATE"
 ZERO_VALUES = "'0000-00-00', '0000-00-00', '0000-00-00 00:00:00', '2021-02-00 12:00:00', 0, '2021-00-05'"
 
@@ -151,7 +145,7 @@ def test_zero_dates_read_the_same_in_snapshot_and_stream(mysql_db, mode: str) ->
         cur.execute("SET SESSION sql_mode = ''")  # lets the zero dates in
         cur.execute(f"CREATE TABLE z (id INT PRIMARY KEY, {ZERO_COLUMNS})")
         cur.execute(f"INSERT INTO z VALUES (1, {ZERO_VALUES})")
-    src = _zero_source(mysql_db, mode)
+    src = _source(mysql_db, extra=f"  zero_date_handling: {mode}\n")
     src.open(None)
     try:
         if mode == "error":

@@ -10,18 +10,16 @@ whole test, the sink in a fresh ``cdc run --only sink:replica`` process for each
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cdc_process import ROOT, CdcRun, cdc, wait_for
+from support.cdc_process import CdcRun, cdc, sink_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,21 +57,6 @@ class Writer(threading.Thread):
             self.conn.close()
 
 
-def _sink(config: Path, failpoint: str | None, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.pop("CDC_FAILPOINTS", None)
-    if failpoint:
-        env["CDC_FAILPOINTS"] = failpoint
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cdc", "run", "-c", str(config), "--only", "sink:replica"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=out,
-            env=env,
-        )
-
-
 def test_sink_killed_20_times_under_load_ends_equal(
     mysql_db: Any, pg_db: Any, kafka_bootstrap: str, kafka_prefix: str, tmp_path: Path
 ) -> None:
@@ -109,7 +92,7 @@ def test_sink_killed_20_times_under_load_ends_equal(
                 if choice == 1
                 else None
             )
-            proc = _sink(config, failpoint, log)
+            proc = sink_process(config, log, failpoint)
             if failpoint is None:  # a random moment
                 time.sleep(rnd.uniform(1.0, 4.0))
                 proc.kill()

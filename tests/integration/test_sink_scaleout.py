@@ -11,18 +11,16 @@ process, each sink a ``cdc run --only sink:replica`` process of the same config 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cdc_process import ROOT, CdcRun, cdc, wait_for
+from support.cdc_process import CdcRun, cdc, sink_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -60,18 +58,6 @@ class Writer(threading.Thread):
             self.error = exc
         finally:
             self.conn.close()
-
-
-def _sink(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k != "CDC_FAILPOINTS"}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cdc", "run", "-c", str(config), "--only", "sink:replica"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=out,
-            env=env,
-        )
 
 
 def _count_partitions(assignment: Any) -> int:
@@ -147,7 +133,7 @@ def test_three_sinks_in_one_group_keep_per_key_order_across_rebalances(
     rnd = random.Random(7)
     changes = 0
     try:
-        sinks.append(_sink(config, log))
+        sinks.append(sink_process(config, log))
 
         def target_ready() -> bool:  # the snapshot arrived: install the trigger before any update
             with pg_db.connect() as pg:
@@ -159,7 +145,7 @@ def test_three_sinks_in_one_group_keep_per_key_order_across_rebalances(
         wait_for(target_ready, 120, "the snapshot in the target", source)
         with pg_db.connect() as pg:
             pg.execute(TRIGGER.format(schema=f'"{schema}"'))
-        sinks += [_sink(config, log), _sink(config, log)]
+        sinks += [sink_process(config, log), sink_process(config, log)]
         writer.start()
 
         def three_share() -> bool:
@@ -177,7 +163,7 @@ def test_three_sinks_in_one_group_keep_per_key_order_across_rebalances(
             victim.wait(30)
             if i % 2 == 1:
                 assert victim.returncode == 0, f"a sink stopped by SIGTERM exited {victim.returncode}"
-            sinks.append(_sink(config, log))
+            sinks.append(sink_process(config, log))
             changes += 1
             assert source.alive(), source.stderr()
             assert all(p.poll() is None for p in sinks), log.read_text()[-3000:]

@@ -26,6 +26,24 @@ def cdc(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> 
     )
 
 
+def sink_process(
+    config: Path, log: Path, failpoint: str | None = None, sink: str = "replica"
+) -> subprocess.Popen[bytes]:
+    """``cdc run -c CONFIG --only sink:SINK`` in the background, its output appended to ``log``; with
+    ``failpoint`` (``name:N``, see cdc/failpoints.py) it SIGKILLs itself there."""
+    env = {k: v for k, v in os.environ.items() if k != "CDC_FAILPOINTS"}
+    if failpoint:
+        env["CDC_FAILPOINTS"] = failpoint
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cdc", "run", "-c", str(config), "--only", f"sink:{sink}"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+            env=env,
+        )
+
+
 class CdcRun:
     """``cdc run -c CONFIG [ARGS]`` in the background, its output in files beside the config."""
 

@@ -10,6 +10,8 @@ source blocks carry these names.
 
 from __future__ import annotations
 
+from typing import Any
+
 DATABASE = "dbzfx"
 PG_DATABASE = "cdc_dbzfx"
 
@@ -150,3 +152,27 @@ PG_CHANGES: list[list[str]] = [
 #: Debezium; the ALTER produces none): the recorder waits for them.
 STREAM_EVENTS = {"mariadb": 12, "postgresql": 13}
 SNAPSHOT_ROWS = {"mariadb": 7, "postgresql": 9}
+
+
+def run_mariadb(conn: Any, statements: list[str] | list[list[str]]) -> None:
+    """``statements`` on a PyMySQL connection, in UTC, each item (a statement or a list) one transaction;
+    closes the connection."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+            for item in statements:
+                cur.execute("BEGIN")
+                for stmt in item if isinstance(item, list) else [item]:
+                    cur.execute(stmt)
+                cur.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def run_pg(conn: Any, statements: list[str] | list[list[str]]) -> None:
+    """``statements`` on a psycopg connection, each item (a statement or a list) one transaction; closes it."""
+    with conn:
+        for item in statements:
+            for stmt in item if isinstance(item, list) else [item]:
+                conn.execute(stmt)
+            conn.commit()
