@@ -1,6 +1,6 @@
 """``python -m cdc`` is the same as the ``cdc`` command."""
 
-from cdc.cli import main
+from cdc.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

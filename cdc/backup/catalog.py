@@ -28,6 +28,7 @@ from cdc.backup.format import (
     PARTIAL_SUFFIX,
     ChunkCodec,
     Manifest,
+    count_native,
     partial_in_use,
     read_chunk,
     read_manifest,
@@ -191,7 +192,7 @@ class Catalog:
 
     def verify(self, backup_id: str, progress: Reporter | None = None) -> VerifyResult:
         """Check the seal, then read every chunk: size, SHA-256, AES-GCM tag, zstd checksum, row count
-        (JSON lines are parsed; native chunks are counted by their lines).
+        (JSON lines are parsed; native chunks are counted by their lines or their connector).
 
         Raises :class:`~cdc.errors.BackupCorruptError` at the first mismatch.
         """
@@ -207,9 +208,8 @@ class Catalog:
                 native = entry.encoding != "jsonl"
                 for chunk in entry.chunks:
                     data = read_chunk(path, chunk, where)
-                    if native:  # one line per row (line feeds inside values are escaped)
-                        codec.lines(data, chunk, where)
-                        got += chunk.rows
+                    if native:  # counted by their lines, or by their connector
+                        got += count_native(manifest.source, entry, codec.open(data, chunk, where), chunk, where)
                     else:
                         got += len(codec.decode(data, chunk, where))
                     chunks += 1

@@ -7,8 +7,8 @@ Layout of a complete backup ``<destination>/<id>/``::
     data/0000/000000.copy.zst     table 0, chunk 0 (".aes" appended when encrypted)
     data/0000/000001.copy.zst     ...
 
-**Chunks.** A chunk holds up to ``chunk_rows`` rows of one table, one line per row, in the
-table's **encoding** (``TableEntry.encoding``):
+**Chunks.** A chunk holds up to ``chunk_rows`` rows of one table, in the table's **encoding**
+(``TableEntry.encoding``; one line per row except in ``pg-binary``):
 
 * ``jsonl`` (``.jsonl.zst``): each line is the ``after`` image of the snapshot's ``op: r`` event as
   JSON, in Debezium's representation (the very values the change topics carry), so a restore hands
@@ -17,6 +17,11 @@ table's **encoding** (``TableEntry.encoding``):
   its text format (tab-separated, ``\\N`` for NULL, backslash escapes), under the session settings of
   :func:`connectors.postgres.types.session_options`, so every value is the text of its type's output
   function: exactly what the initial snapshot and pgoutput read.
+* ``pg-binary`` (``.pgbin.zst``, PostgreSQL sources, tables whose every column has a type of
+  :data:`connectors.postgres.copybin.BINARY_TYPES`): each chunk a whole stream of ``COPY … TO STDOUT
+  (FORMAT binary)`` (header, one tuple per row, end marker). PostgreSQL loads it without parsing text;
+  another engine gets the same values as from ``pg-copy`` (:mod:`connectors.postgres.copybin`). It is
+  not line-based: its rows are counted by the connector (``count_rows``).
 * ``mysql-tsv`` (``.tsv.zst``, MySQL/MariaDB sources): the rows as ``LOAD DATA`` reads them
   (tab-separated, ``\\N`` for NULL, backslash escapes; binary columns in hex), each value the text
   the server's text protocol sends for it.
@@ -88,6 +93,7 @@ from cdc.positions import Position, position_from_dict
 __all__ = [
     "ENCODINGS",
     "FORMAT_VERSION",
+    "LINE_ENCODINGS",
     "MANIFEST",
     "PARTIAL_SUFFIX",
     "SEAL",
@@ -97,6 +103,7 @@ __all__ = [
     "Manifest",
     "TableEntry",
     "check_seal",
+    "count_native",
     "make_seal",
     "read_manifest",
     "show_position",
@@ -107,7 +114,9 @@ FORMAT_VERSION = 2
 #: The format versions this cdc reads (format 1: JSON-lines chunks only).
 READABLE_FORMATS = (1, 2)
 #: The chunk encodings and the suffix of their files (see the module docstring).
-ENCODINGS = {"jsonl": ".jsonl.zst", "pg-copy": ".copy.zst", "mysql-tsv": ".tsv.zst"}
+ENCODINGS = {"jsonl": ".jsonl.zst", "pg-copy": ".copy.zst", "pg-binary": ".pgbin.zst", "mysql-tsv": ".tsv.zst"}
+#: The native encodings that hold one line per row (the others are counted by their connector).
+LINE_ENCODINGS = frozenset({"pg-copy", "mysql-tsv"})
 MANIFEST = "manifest.json"
 SEAL = "manifest.seal"
 PARTIAL_SUFFIX = ".partial"
@@ -444,7 +453,12 @@ class ChunkCodec:
     def decode(self, data: bytes, chunk: ChunkInfo, where: str) -> list[dict[str, Any]]:
         """The rows of a JSON-lines chunk's stored bytes, after checking size, SHA-256, tag and row count
         against ``chunk``. Raises :class:`~cdc.errors.BackupCorruptError` for any mismatch."""
-        rows = _json_lines(self.open(data, chunk, where))
+        return self.rows_of(self.open(data, chunk, where), chunk, where)
+
+    @staticmethod
+    def rows_of(text: bytes, chunk: ChunkInfo, where: str) -> list[dict[str, Any]]:
+        """The rows of a JSON-lines chunk's content (:meth:`open`), checked against ``chunk``'s row count."""
+        rows = _json_lines(text)
         if rows is None:
             raise BackupCorruptError(f"{where}: {chunk.file} holds a line that is not a JSON object")
         if len(rows) != chunk.rows:
@@ -454,7 +468,11 @@ class ChunkCodec:
     def lines(self, data: bytes, chunk: ChunkInfo, where: str) -> bytes:
         """The lines of a native chunk's stored bytes (each row one line ending in a line feed: both native
         encodings escape line feeds inside values), after checking size, SHA-256, tag and row count."""
-        text = self.open(data, chunk, where)
+        return self.lines_of(self.open(data, chunk, where), chunk, where)
+
+    @staticmethod
+    def lines_of(text: bytes, chunk: ChunkInfo, where: str) -> bytes:
+        """A native chunk's content (:meth:`open`), checked against ``chunk``'s row count: one line a row."""
         count = text.count(b"\n")
         if count != chunk.rows or (text and not text.endswith(b"\n")):
             raise BackupCorruptError(f"{where}: {chunk.file} holds {count} lines; the manifest says {chunk.rows} rows")
@@ -798,5 +816,22 @@ def iter_rows(
         data = read_chunk(directory, chunk, where)
         if decode is None:
             yield i, codec.decode(data, chunk, where)
-        else:
-            yield i, decode(codec.lines(data, chunk, where))
+            continue
+        text = codec.open(data, chunk, where)
+        rows = decode(ChunkCodec.lines_of(text, chunk, where) if entry.encoding in LINE_ENCODINGS else text)
+        if len(rows) != chunk.rows:
+            raise BackupCorruptError(f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}")
+        yield i, rows
+
+
+def count_native(source: str, entry: TableEntry, text: bytes, chunk: ChunkInfo, where: str) -> int:
+    """The rows of a native chunk's content (:meth:`ChunkCodec.open`), checked against ``chunk``'s row count:
+    its lines, or for an encoding that is not line-based what the source connector's ``count_rows``
+    counts (BackupCorruptError for content it cannot read)."""
+    if entry.encoding in LINE_ENCODINGS:
+        ChunkCodec.lines_of(text, chunk, where)
+        return chunk.rows
+    count: int = backup_module(source).count_rows(entry, text)
+    if count != chunk.rows:
+        raise BackupCorruptError(f"{where}: {chunk.file} holds {count} rows; the manifest says {chunk.rows}")
+    return count

@@ -69,18 +69,29 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdc import failpoints
+from cdc import failpoints, registry
 from cdc.backup.catalog import Catalog
 from cdc.backup.create import QUIET, Reporter, backups_config, keys_for
-from cdc.backup.format import ChunkCodec, Manifest, TableEntry, backup_module, read_chunk, row_decoder, show_position
+from cdc.backup.format import (
+    LINE_ENCODINGS,
+    ChunkCodec,
+    ChunkInfo,
+    Manifest,
+    TableEntry,
+    backup_module,
+    read_chunk,
+    row_decoder,
+    show_position,
+)
 from cdc.envelope import EnvelopeCodec
 from cdc.errors import (
     BackupCorruptError,
@@ -257,6 +268,15 @@ class _TableTask:
     left: int
 
 
+@dataclass(slots=True)
+class _Chunk:
+    """One chunk to load: chunk ``index`` of ``entry``, its content (checked, decrypted, decompressed) to come."""
+
+    entry: TableEntry
+    index: int
+    content: Future[bytes]
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -376,38 +396,64 @@ class _Restore:
         for entry in entries:
             if not entry.chunks:
                 self.progress.finish(self._tasks[entry.table].task)
-        queue = iter(work)
         threads = min(self.parallel, len(work))
-        if threads <= 1:
-            self._load_chunks(queue)
-            return
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cdc-restore") as ex:
-            futures = [ex.submit(self._load_chunks, queue) for _ in range(threads)]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = next((f for f in done if f.exception() is not None), None)
-            if failed is not None:
-                self._abort.set()
-                wait(futures)
-                exc = failed.exception()
-                assert exc is not None
-                raise exc
+        queue = self._read_ahead(work, max(1, threads))
+        try:
+            if threads <= 1:
+                self._load_chunks(queue)
+                return
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cdc-restore") as ex:
+                futures = [ex.submit(self._load_chunks, queue) for _ in range(threads)]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = next((f for f in done if f.exception() is not None), None)
+                if failed is not None:
+                    self._abort.set()
+                    wait(futures)
+                    exc = failed.exception()
+                    assert exc is not None
+                    raise exc
+        finally:
+            queue.close()  # stops the reader
 
-    def _load_chunks(self, queue: Iterator[tuple[TableEntry, int]]) -> None:
+    def _read_ahead(self, work: list[tuple[TableEntry, int]], ahead: int) -> Generator[_Chunk, None, None]:
+        """``work``'s chunks in order, each with its content being read, checked and decompressed on a reader
+        thread, ``ahead`` chunks before it is taken: hashing, decryption and zstandard release the GIL, so a
+        chunk is ready when a loading thread comes back for the next one and the target is not kept waiting.
+        The threads share this generator (under ``_lock``); closing it stops the reader."""
+        codec = ChunkCodec(self.manifest.id, self.keys)
+        where = f"backup {self.manifest.id}"
+
+        def content(chunk: ChunkInfo) -> bytes:
+            return codec.open(read_chunk(self.path, chunk, where), chunk, where)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-restore-read") as reader:
+            window: deque[_Chunk] = deque()
+            try:
+                for entry, i in work:
+                    window.append(_Chunk(entry, i, reader.submit(content, entry.chunks[i])))
+                    if len(window) > ahead:
+                        yield window.popleft()
+                while window:
+                    yield window.popleft()
+            finally:
+                for pending in window:
+                    pending.content.cancel()
+
+    def _load_chunks(self, queue: Iterator[_Chunk]) -> None:
         """Take chunks off ``queue`` (shared by the threads) until it is empty; one sink for all of them."""
         sink = self.new_sink()
         applied: set[TableId] = set()
-        codec = ChunkCodec(self.manifest.id, self.keys)
         try:
             while not self._abort.is_set():
                 with self._lock:
                     item = next(queue, None)
                 if item is None:
                     return
-                entry, i = item
+                entry, i = item.entry, item.index
                 if entry.table not in applied:
                     sink.apply_schema(entry.schema(self.codec))
                     applied.add(entry.table)
-                rows = self._load_chunk(sink, codec, entry, i)
+                rows = self._load_chunk(sink, item)
                 if rows is not None:
                     failpoints.hit("restore.after_chunk")
                 with self._lock:
@@ -423,22 +469,25 @@ class _Restore:
         finally:
             sink.close()
 
-    def _load_chunk(self, sink: Sink, codec: ChunkCodec, entry: TableEntry, i: int) -> int | None:
-        """Load chunk ``i`` of ``entry`` with its done-marker in the same transaction; the rows loaded,
-        or None when an earlier run had loaded it. A transient error (a deadlock, a lost connection)
-        is retried: the chunk's transaction either happened whole or not at all."""
+    def _load_chunk(self, sink: Sink, item: _Chunk) -> int | None:
+        """Load chunk ``item`` with its done-marker in the same transaction; the rows loaded, or None when
+        an earlier run had loaded it. A transient error (a deadlock, a lost connection) is retried: the
+        chunk's transaction either happened whole or not at all."""
         manifest = self.manifest
+        entry, i = item.entry, item.index
         where = f"backup {manifest.id}"
         key = _chunk_key(manifest.id, entry.table, i)
         if sink.applied(key) is not None:
             return None
         chunk = entry.chunks[i]
-        data = read_chunk(self.path, chunk, where)
+        content = item.content.result()  # the chunk's checks: BackupCorruptError
         offset = SourceOffset(manifest.position, "snapshot", {"chunk": i + 1, "chunks": len(entry.chunks)})
         loader = self.loaders.get(entry.table)
         fallback: Callable[[bytes], list[dict[str, Any]]] | None = None
+        line_based = entry.encoding in LINE_ENCODINGS
         if loader is not None:
-            text = codec.lines(data, chunk, where)
+            # (rows that are not lines are counted by the target: the loader compares its count with the chunk's)
+            text = ChunkCodec.lines_of(content, chunk, where) if line_based else content
             try:
                 self._retry(lambda: loader.load(sink, key, offset, text, chunk.rows))
                 return chunk.rows
@@ -463,7 +512,11 @@ class _Restore:
         gc.disable()  # tens of thousands of acyclic events: spare the collector scanning them
         try:
             decoder = fallback or self.decoders.get(entry.table)
-            rows = codec.decode(data, chunk, where) if decoder is None else decoder(codec.lines(data, chunk, where))
+            rows = (
+                ChunkCodec.rows_of(content, chunk, where)
+                if decoder is None
+                else decoder(ChunkCodec.lines_of(content, chunk, where) if line_based else content)
+            )
             if len(rows) != chunk.rows:
                 raise BackupCorruptError(
                     f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}"
@@ -868,17 +921,24 @@ def restore(
             raise BackupError(
                 f"{until.text} is before backup {manifest.id}'s position {show_position(manifest.position)}"
             )
-    catalog.check_files(path, manifest)
-
     patterns = list(tables) or ["*.*"]
     entries = [e for e in manifest.tables if any(fnmatchcase(str(e.table), p) for p in patterns)]
     if tables and not entries:
         raise BackupError(f"no table of backup {manifest.id} matches {', '.join(tables)}")
+    sink_config = _sink_config(config, target, patterns, batch_size)
+    # Every chunk's size and checksum are checked before anything is written. The hashing runs on another
+    # thread (hashlib and file reads release the GIL) while this one imports the sink's driver stack.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-restore-check") as ex:
+        checked = ex.submit(catalog.check_files, path, manifest)
+        try:
+            registry.load_sink(sink_config.connector)
+        finally:
+            checked.result()
     job = _Restore(
         config,
         path,
         manifest,
-        sink_config=_sink_config(config, target, patterns, batch_size),
+        sink_config=sink_config,
         entries=entries,
         patterns=patterns,
         until=until,

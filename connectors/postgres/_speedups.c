@@ -11,6 +11,8 @@
  * anything else (the Python converter decides). tests/unit/test_pg_speedups.py compares both.
  *
  * timestamp_micros: the common form of timestamp text as epoch microseconds (see below).
+ *
+ * copy_binary_rows: the rows of a binary COPY stream (the pg-binary backup chunks; see below).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -181,7 +183,70 @@ static PyObject *timestamp_micros(PyObject *self, PyObject *arg) {
     return PyLong_FromLongLong(us * 1000000 + frac);
 }
 
+/*
+ * copy_binary_rows: every row of a whole binary COPY stream (header, `width`-field tuples, end
+ * marker) as a tuple of bytes/None, as connectors/postgres/copybin._split_python reads it; ValueError
+ * for anything else.
+ */
+static int32_t be32(const unsigned char *p) {
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
+static PyObject *copy_binary_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &width)) return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len;
+    PyObject *rows = PyList_New(0);
+    PyObject *row = NULL;
+    const char *why = NULL;
+    if (rows == NULL) goto fail;
+    if (n < 19 || memcmp(d, "PGCOPY\n\377\r\n\0", 11) != 0) { why = "not a binary COPY stream (no signature)"; goto bad; }
+    int32_t ext = be32(d + 15);
+    if (ext < 0 || ext > n - 19) { why = "a binary COPY header past the end of the stream"; goto bad; }
+    Py_ssize_t pos = 19 + ext;
+    for (;;) {
+        if (pos + 2 > n) { why = "a binary COPY stream without its end marker"; goto bad; }
+        int16_t count = (int16_t)((uint16_t)d[pos] << 8 | d[pos + 1]);
+        pos += 2;
+        if (count == -1) break;
+        if (count != width) { why = "a row of another number of fields"; goto bad; }
+        row = PyTuple_New(count);
+        if (row == NULL) goto fail;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            if (pos + 4 > n) { why = "a field past the end of the stream"; goto bad; }
+            int32_t size = be32(d + pos);
+            pos += 4;
+            PyObject *v;
+            if (size == -1) {
+                v = Py_NewRef(Py_None);
+            } else {
+                if (size < 0 || size > n - pos) { why = "a field past the end of the stream"; goto bad; }
+                v = PyBytes_FromStringAndSize((const char *)d + pos, size);
+                if (v == NULL) goto fail;
+                pos += size;
+            }
+            PyTuple_SET_ITEM(row, k, v);
+        }
+        if (PyList_Append(rows, row) < 0) goto fail;
+        Py_CLEAR(row);
+    }
+    if (pos != n) { why = "bytes after the end marker of a binary COPY stream"; goto bad; }
+    PyBuffer_Release(&view);
+    return rows;
+bad:
+    PyErr_SetString(PyExc_ValueError, why);
+fail:
+    Py_XDECREF(row);
+    Py_XDECREF(rows);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"copy_binary_rows", copy_binary_rows, METH_VARARGS, "A whole binary COPY stream's rows as tuples."},
     {"timestamp_micros", timestamp_micros, METH_O, "ISO timestamp text to epoch microseconds, or None."},
     {"tuple_values", tuple_values, METH_VARARGS, "pgoutput TupleData at pos: (values, offset after it)."},
     {"precise_b64", precise_b64, METH_VARARGS, "Numeric text to Debezium's precise decimal, or None."},

@@ -70,10 +70,21 @@ if TYPE_CHECKING:
     from cdc.backup.create import NativeChunk, NativeTable
     from cdc.backup.format import TableEntry
 
-__all__ = ["ENCODING", "PgBackupSnapshot", "PgCopyLoader", "native_loader", "open_snapshot", "row_decoder"]
+__all__ = [
+    "BINARY_ENCODING",
+    "ENCODING",
+    "PgBackupSnapshot",
+    "PgCopyLoader",
+    "count_rows",
+    "native_loader",
+    "open_snapshot",
+    "row_decoder",
+]
 
-#: The chunk encoding of this connector's native chunks (see :mod:`cdc.backup.format`).
+#: The chunk encodings of this connector's native chunks (see :mod:`cdc.backup.format`): COPY's text
+#: format, and its binary format for tables whose every column type allows it (:mod:`.copybin`).
 ENCODING = "pg-copy"
+BINARY_ENCODING = "pg-binary"
 
 log = logging.getLogger("cdc.postgres")
 
@@ -239,10 +250,12 @@ class PgBackupSnapshot:
         self._iter = self._snapshot.items()
         try:
             definitions = [d for d in next(self._iter) if isinstance(d, SchemaChange)]
+            utf8 = str(self._reader.execute("SHOW server_encoding").fetchone()[0]).upper() in ("UTF8", "UTF-8")
             tables = [(d, self._native_meta(d)) for d in definitions]
-            yield [NativeTable(d, ENCODING, meta) for d, meta in tables]
-            for change, meta in tables:
-                yield from self._copy_out(change.schema.table, meta["columns"], chunk_rows)
+            encodings = [BINARY_ENCODING if utf8 and _binary_ok(meta) else ENCODING for _, meta in tables]
+            yield [NativeTable(d, enc, meta) for (d, meta), enc in zip(tables, encodings, strict=True)]
+            for (change, meta), enc in zip(tables, encodings, strict=True):
+                yield from self._copy_out(change.schema.table, meta["columns"], chunk_rows, enc == BINARY_ENCODING)
             self._reader.execute("COMMIT")
         except psycopg.Error as exc:
             if is_connection_loss(exc):
@@ -285,41 +298,57 @@ class PgBackupSnapshot:
             "server_version": int(self._catalog.server_version),
         }
 
-    def _copy_out(self, table: TableId, columns: Sequence[str], chunk_rows: int) -> Iterator[list[NativeChunk]]:
-        """The rows of ``table`` as COPY text lines, ``chunk_rows`` to a chunk. Reads libpq's COPY data
-        directly (one call per row, no per-row Python object beyond the row's own buffer)."""
+    def _copy_out(
+        self, table: TableId, columns: Sequence[str], chunk_rows: int, binary: bool
+    ) -> Iterator[list[NativeChunk]]:
+        """The rows of ``table`` as COPY text lines, or with ``binary`` as binary COPY tuples (each chunk
+        then a whole stream: header, tuples, end marker), ``chunk_rows`` to a chunk. Reads libpq's COPY
+        data directly: the server sends one message per row (the first one after the binary header, the
+        end marker in a message of its own), and no per-row Python object is made beyond its buffer."""
         import select
 
         from psycopg import pq, sql
         from psycopg.errors import error_from_result
 
         from cdc.backup.create import NativeChunk
+        from connectors.postgres.copybin import HEADER, TRAILER
 
         conn = self._reader
-        query = sql.SQL("COPY (SELECT {} FROM {}.{}) TO STDOUT").format(
+        query = sql.SQL("COPY (SELECT {} FROM {}.{}) TO STDOUT{}").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in columns),
             sql.Identifier(table.schema),
             sql.Identifier(table.table),
+            sql.SQL(" (FORMAT binary)" if binary else ""),
         )
+        head, tail = (HEADER, TRAILER) if binary else (b"", b"")
+        first = binary  # the first message starts with the stream's header
         pgconn = conn.pgconn
         result = pgconn.exec_(query.as_bytes(conn))
         if result.status != pq.ExecStatus.COPY_OUT:
             raise error_from_result(result, encoding=conn.info.encoding)
         get, consume, fd = pgconn.get_copy_data, pgconn.consume_input, pgconn.socket
         wait = select.select
-        buf = bytearray()  # one growing buffer: each row's libpq buffer is copied and freed at once
+        buf = bytearray(head)  # one growing buffer: each row's libpq buffer is copied and freed at once
         rows = 0
         progress = self._snapshot.progress
         progress.table = str(table)
         while True:
             n, data = get(1)  # non-blocking: the wait below releases the GIL (the chunk writer compresses meanwhile)
             if n > 0:
+                if first:
+                    first = False
+                    data = _strip_header(data, table)
+                    if data is None:
+                        continue  # (a header in a message of its own)
+                if binary and data == TRAILER:
+                    continue  # the end marker: every chunk gets its own
                 buf += data
                 rows += 1
                 if rows == chunk_rows:
                     progress.rows += rows
+                    buf += tail
                     yield [NativeChunk(table, buf, rows)]
-                    buf = bytearray()
+                    buf = bytearray(head)
                     rows = 0
             elif n == 0:
                 wait([fd], [], [])
@@ -336,6 +365,7 @@ class PgBackupSnapshot:
         progress.rows += rows
         progress.done.append(str(table))
         if rows:
+            buf += tail
             yield [NativeChunk(table, buf, rows)]
 
     def progress(self) -> dict[str, Any] | None:
@@ -348,6 +378,36 @@ class PgBackupSnapshot:
         if self._snapshot is not None:
             self._snapshot.close()
         self._catalog.close()
+
+
+def _binary_ok(native: dict[str, Any]) -> bool:
+    """Whether every column of a table (its ``native`` description) has a type of
+    :data:`~connectors.postgres.copybin.BINARY_TYPES` (a built-in base type, not an array or a domain)."""
+    from connectors.postgres.copybin import BINARY_TYPES
+
+    rows = {int(r[0]): r for r in native.get("pg_type") or []}
+    for col in native.get("types") or []:
+        row = rows.get(int(col["oid"]))
+        if (
+            row is None
+            or row[2] != "pg_catalog"
+            or row[3] != "b"
+            or int(row[5] or 0) != 0
+            or row[1] not in BINARY_TYPES
+        ):
+            return False
+    return bool(native.get("types"))
+
+
+def _strip_header(data: bytes, table: TableId) -> bytes | None:
+    """The first message of a binary COPY without the stream's header (None when it held only that)."""
+    from connectors.postgres.copybin import HEADER
+
+    if len(data) < 19 or data[:11] != HEADER[:11]:
+        raise ConnectionLostError(f"the PostgreSQL source sent the binary COPY of {table} without its header")
+    extension = int.from_bytes(data[15:19], "big")
+    rest = data[19 + extension :]
+    return rest or None
 
 
 def open_snapshot(config: PostgresSourceConfig, prefix: str) -> PgBackupSnapshot:
@@ -405,29 +465,47 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
     """The row images of a ``pg-copy`` chunk's lines: each value through the converter the snapshot reader
     uses for its column (built from the type rows and modes in the manifest), so a row reads exactly as
     the initial snapshot would have published it."""
+    from connectors.postgres.copybin import BINARY_TYPES, split, text_of
     from connectors.postgres.snapshot import TablePlan
     from connectors.postgres.types import pg_column, text_converter
 
     native = entry.native or {}
+    binary = entry.encoding == BINARY_ENCODING
     try:
         types = _types(native)
         modes = _modes(native)
         schema = entry.schema().schema
-        fields: list[tuple[int, str, Callable[[str], Any]]] = []
+        fields: list[tuple[int, str, Callable[[Any], Any]]] = []
         for index, col in enumerate(native["types"]):
             name = str(col["name"])
             pgtype = types.get(int(col["oid"]))
             if pgtype is None:
                 raise KeyError(f"type oid {col['oid']}")
             column = pg_column(name, pgtype, int(col["typmod"]), modes=modes)
-            fields.append((index, name, text_converter(column, pgtype, modes)))
+            convert: Callable[[Any], Any] = text_converter(column, pgtype, modes)
+            if binary:
+                if pgtype.name not in BINARY_TYPES:
+                    raise ValueError(f"column {name} of type {pgtype.name} in binary format")
+                convert = _from_binary(text_of(pgtype.name), convert)
+            fields.append((index, name, convert))
     except (KeyError, TypeError, ValueError) as exc:
         raise BackupCorruptError(
-            f"the pg-copy description of {entry.table} in the manifest is malformed: {exc}"
+            f"the {entry.encoding} description of {entry.table} in the manifest is malformed: {exc}"
         ) from exc
     plan = TablePlan(schema, tuple(fields), len(fields))
     width = len(fields)
     image = plan.image
+
+    if binary:
+
+        def decode_binary(data: bytes) -> list[dict[str, Any]]:
+            try:
+                tuples = split(data, width)
+            except ValueError as exc:
+                raise BackupCorruptError(f"a chunk of {entry.table} is not a binary COPY stream: {exc}") from exc
+            return [image(values) for values in tuples]
+
+        return decode_binary
 
     def decode(text: bytes) -> list[dict[str, Any]]:
         lines = text.split(b"\n")
@@ -441,6 +519,26 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
         return out
 
     return decode
+
+
+def _from_binary(text: Callable[[bytes], Any], convert: Callable[[Any], Any]) -> Callable[[bytes], Any]:
+    """A binary value's converter: its output-function text (:func:`~connectors.postgres.copybin.text_of`)
+    through the text converter, which is skipped where it would not change it."""
+    from connectors.postgres.types import IDENTITY
+
+    if convert is IDENTITY or convert is int:  # (integers come as ints already)
+        return text
+    return lambda value: convert(text(value))
+
+
+def count_rows(entry: TableEntry, text: bytes) -> int:
+    """The rows of a non-line chunk's content (``pg-binary``); BackupCorruptError if it is not a whole stream."""
+    from connectors.postgres.copybin import split
+
+    try:
+        return len(split(text, len((entry.native or {}).get("columns") or ())))
+    except ValueError as exc:
+        raise BackupCorruptError(f"a chunk of {entry.table} is not a binary COPY stream: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,14 +584,18 @@ class PgCopyLoader:
     def __init__(self, sink: Any, entry: TableEntry, columns: Sequence[str], key: Sequence[str]) -> None:
         from psycopg import sql
 
+        binary = entry.encoding == BINARY_ENCODING
+
         self.entry = entry
         self.table = sink.target_table(entry.table)
         self.label = f"{self.table.schema}.{self.table.name}" if self.table.schema else self.table.name
         self.ident = (
             sql.Identifier(self.table.schema, self.table.name) if self.table.schema else sql.Identifier(self.table.name)
         )
-        self.copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            self.ident, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        self.copy = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+            self.ident,
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            sql.SQL(" (FORMAT binary)" if binary else ""),
         )
         self.key = list(key)
 
@@ -572,7 +674,8 @@ def native_loader(sink: Any, entry: TableEntry) -> PgCopyLoader | None:
     sink's conversion instead (another engine, another column type, a lossy representation)."""
     from sqlalchemy import text as sa_text
 
-    if entry.encoding != ENCODING or getattr(sink, "dialect", None) != "postgresql" or entry.native is None:
+    native_encoding = entry.encoding in (ENCODING, BINARY_ENCODING)
+    if not native_encoding or getattr(sink, "dialect", None) != "postgresql" or entry.native is None:
         return None
     table = sink.target_table(entry.table)
     if table is None:
