@@ -4,7 +4,7 @@ One table ``orders`` of N rows (default 1,000,000) and 8 mixed columns (bigint k
 numeric(12,2), timestamp(6)/datetime(6), varchar(255) with an md5, int, varchar(120)) is written
 into PostgreSQL and into MariaDB with the same values. Then, for each engine:
 
-* ``cdc backup create`` (zstd level 3, default 50,000-row chunks, no encryption) against
+* ``cdc backup create`` (its defaults: zstd level 1, 50,000-row chunks, no encryption) against
   ``pg_dump -Fc`` (its default zlib compression) / ``mariadb-dump --single-transaction --quick``
   piped into ``zstd -3`` (mariadb-dump does not compress);
 * ``cdc restore --until backup`` (bulk load only, no Kafka replay) of that backup into a fresh,
@@ -30,6 +30,7 @@ process would first compile the project's own modules (0.1-0.2 s here), which is
 deployment pays; the libraries it imports are compiled already.
 
 Usage: python bench/backup.py [N]                        (default 1000000; BENCH_BACKUP_ROWS)
+       BENCH_BACKUP_ROUNDS=3 BENCH_BACKUP_ENGINES=pg,mariadb  rounds per case, engines measured
        python bench/backup.py --profile backup|restore pg|mariadb [N]
            one cdc case in this process under pyinstrument (the ``dev`` extra); prints the call
            tree and writes bench/results/backup_profile.html
@@ -356,14 +357,29 @@ def empty_target(engine: str, database: str) -> None:
 
 def settle(engine: str) -> None:
     """Start each case from the same server state: PostgreSQL checkpoints first, so the WAL a previous
-    case wrote (a million-row restore writes hundreds of MB) is not flushed in the middle of the next."""
+    case wrote (a million-row restore writes hundreds of MB) is not flushed in the middle of the next;
+    MariaDB writes out every dirty InnoDB page."""
     if engine == "pg":
         with _pg_admin() as admin:
             admin.execute("CHECKPOINT")
     else:
+        # InnoDB writes a restore's dirty pages out in the background for seconds after it: have them all
+        # written now (as PostgreSQL's CHECKPOINT does), so that they do not slow the next case down.
         conn = _my_conn()
         with conn.cursor() as cur:
             cur.execute("FLUSH TABLES")
+            cur.execute("SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
+            before = cur.fetchone()[0]
+            cur.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+            try:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+                    if int(cur.fetchone()[1]) == 0:
+                        break
+                    time.sleep(0.2)
+            finally:
+                cur.execute("SET GLOBAL innodb_max_dirty_pages_pct = %s", (before,))
         conn.close()
     time.sleep(0.5)
 
@@ -386,7 +402,7 @@ def main() -> int:
     try:
         compile_bytecode()
         create_databases(name, n)
-        for engine in ("pg", "mariadb"):
+        for engine in env("BENCH_BACKUP_ENGINES", "pg,mariadb").split(","):
             write_config(directory, engine, name)
             measured: dict[str, dict[str, Any]] = {}
             runs: dict[str, list[dict[str, Any]]] = {}

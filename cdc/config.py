@@ -548,7 +548,7 @@ class BackupsConfig(ConfigModel):
     retention: BackupRetentionConfig = Field(default_factory=lambda: BackupRetentionConfig.model_validate({}))
     encryption_key_file: Path | None = None
     chunk_rows: int = Field(50_000, ge=1)
-    compression_level: int = Field(3, ge=1, le=22)
+    compression_level: int = Field(1, ge=1, le=22)
 
     hints: ClassVar[Mapping[str, str]] = {
         "encryption_key_file": "create one with: openssl rand -hex 32 > backup.key",

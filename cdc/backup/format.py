@@ -383,7 +383,7 @@ def read_manifest(directory: Path, keys: BackupKeys | None) -> Manifest:
 class ChunkCodec:
     """Turns rows into a chunk file's bytes and back, for one backup (see the module docstring)."""
 
-    def __init__(self, backup_id: str, keys: BackupKeys | None, level: int = 3) -> None:
+    def __init__(self, backup_id: str, keys: BackupKeys | None, level: int = 1) -> None:
         self.backup_id = backup_id
         self.keys = keys
         self.level = level
@@ -573,7 +573,7 @@ class BackupWriter:
         keys: BackupKeys | None,
         *,
         chunk_rows: int = 50_000,
-        level: int = 3,
+        level: int = 1,
         codec: EnvelopeCodec | None = None,
     ) -> None:
         if not valid_backup_id(backup_id):
