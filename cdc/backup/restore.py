@@ -310,6 +310,64 @@ def _sink_config(config: Config, target: str, patterns: Sequence[str], batch_siz
         raise ConfigError(problems) from None
 
 
+def load_order(entries: Sequence[TableEntry]) -> list[TableEntry]:
+    """The order tables are loaded in: the biggest first, so the others fill in beside it."""
+    return sorted(entries, key=lambda e: -e.rows)
+
+
+#: Chunks whose content is read ahead while the restore starts (imports, target set-up), up to this
+#: many stored bytes: the target has nothing to do yet, so the second core decompresses then rather
+#: than beside the target's loading.
+PREFETCH_BYTES = 16 << 20
+
+
+class _ChunkReader:
+    """Reads a backup's chunk files on one thread of its own, in load order: first every file's size and
+    checksum (:attr:`checked`: nothing is written before it is done), then the contents (checked again,
+    decrypted, decompressed) of the first chunks, up to :data:`PREFETCH_BYTES`, and later the others a
+    few chunks before a loading thread takes them. Hashing, decryption and zstandard release the GIL, so
+    this runs beside the imports, the target's set-up and the loading threads."""
+
+    def __init__(self, catalog: Catalog, path: Path, manifest: Manifest, entries: Sequence[TableEntry]) -> None:
+        self.path = path
+        self.where = f"backup {manifest.id}"
+        self.codec = ChunkCodec(manifest.id, catalog.keys)
+        self.work = [(entry, i) for entry in load_order(entries) for i in range(len(entry.chunks))]
+        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-restore-read")
+        self.checked: Future[None] = self._ex.submit(catalog.check_files, path, manifest)
+        self._window: deque[_Chunk] = deque()
+        self._next = 0
+        budget = PREFETCH_BYTES
+        while self._next < len(self.work) and budget > 0:
+            item = self._submit()
+            budget -= item.entry.chunks[item.index].size
+
+    def _submit(self) -> _Chunk:
+        entry, i = self.work[self._next]
+        self._next += 1
+        item = _Chunk(entry, i, self._ex.submit(self._content, entry.chunks[i]))
+        self._window.append(item)
+        return item
+
+    def _content(self, chunk: ChunkInfo) -> bytes:
+        return self.codec.open(read_chunk(self.path, chunk, self.where), chunk, self.where)
+
+    def chunks(self, ahead: int) -> Generator[_Chunk, None, None]:
+        """Every chunk in load order, keeping at least ``ahead`` chunks read ahead. The loading threads share
+        this generator (under a lock)."""
+        while self._window:
+            while self._next < len(self.work) and len(self._window) <= ahead:
+                self._submit()
+            yield self._window.popleft()
+
+    def close(self) -> None:
+        """Stop reading (what is queued is dropped) and end the thread."""
+        for pending in self._window:
+            pending.content.cancel()
+        self._window.clear()
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
 class _Restore:
     def __init__(
         self,
@@ -325,8 +383,10 @@ class _Restore:
         parallel: int,
         batch_size: int,
         progress: Reporter,
+        reader: _ChunkReader,
     ) -> None:
         self.config = config
+        self.reader = reader
         self.path = path
         self.manifest = manifest
         self.sink_config = sink_config
@@ -385,7 +445,7 @@ class _Restore:
 
         Chunks are taken biggest table first, in order; with two or more threads, the chunks of one
         table load side by side, so one thread converts rows while the target writes another's."""
-        entries = sorted(self.entries, key=lambda e: -e.rows)  # the biggest first: the others fill in
+        entries = load_order(self.entries)
         work = [(entry, i) for entry in entries for i in range(len(entry.chunks))]
         self._tasks = {
             entry.table: _TableTask(
@@ -397,7 +457,7 @@ class _Restore:
             if not entry.chunks:
                 self.progress.finish(self._tasks[entry.table].task)
         threads = min(self.parallel, len(work))
-        queue = self._read_ahead(work, max(1, threads))
+        queue = self.reader.chunks(max(1, threads))
         try:
             if threads <= 1:
                 self._load_chunks(queue)
@@ -413,31 +473,7 @@ class _Restore:
                     assert exc is not None
                     raise exc
         finally:
-            queue.close()  # stops the reader
-
-    def _read_ahead(self, work: list[tuple[TableEntry, int]], ahead: int) -> Generator[_Chunk, None, None]:
-        """``work``'s chunks in order, each with its content being read, checked and decompressed on a reader
-        thread, ``ahead`` chunks before it is taken: hashing, decryption and zstandard release the GIL, so a
-        chunk is ready when a loading thread comes back for the next one and the target is not kept waiting.
-        The threads share this generator (under ``_lock``); closing it stops the reader."""
-        codec = ChunkCodec(self.manifest.id, self.keys)
-        where = f"backup {self.manifest.id}"
-
-        def content(chunk: ChunkInfo) -> bytes:
-            return codec.open(read_chunk(self.path, chunk, where), chunk, where)
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-restore-read") as reader:
-            window: deque[_Chunk] = deque()
-            try:
-                for entry, i in work:
-                    window.append(_Chunk(entry, i, reader.submit(content, entry.chunks[i])))
-                    if len(window) > ahead:
-                        yield window.popleft()
-                while window:
-                    yield window.popleft()
-            finally:
-                for pending in window:
-                    pending.content.cancel()
+            queue.close()
 
     def _load_chunks(self, queue: Iterator[_Chunk]) -> None:
         """Take chunks off ``queue`` (shared by the threads) until it is empty; one sink for all of them."""
@@ -926,14 +962,54 @@ def restore(
     if tables and not entries:
         raise BackupError(f"no table of backup {manifest.id} matches {', '.join(tables)}")
     sink_config = _sink_config(config, target, patterns, batch_size)
-    # Every chunk's size and checksum are checked before anything is written. The hashing runs on another
-    # thread (hashlib and file reads release the GIL) while this one imports the sink's driver stack.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-restore-check") as ex:
-        checked = ex.submit(catalog.check_files, path, manifest)
+    # Every chunk's size and checksum are checked before anything is written. The reader's thread hashes
+    # them (and then decompresses the first chunks) while this one imports the sink's driver stack.
+    reader = _ChunkReader(catalog, path, manifest, entries)
+    try:
         try:
             registry.load_sink(sink_config.connector)
         finally:
-            checked.result()
+            reader.checked.result()
+        return _run_restore(
+            config,
+            manifest,
+            path,
+            entries,
+            patterns,
+            sink_config=sink_config,
+            until=until,
+            follow=follow,
+            parallel=parallel,
+            batch_size=batch_size,
+            progress=progress,
+            stop=stop,
+            keys=keys,
+            reader=reader,
+            kafka=kafka,
+        )
+    finally:
+        reader.close()
+
+
+def _run_restore(
+    config: Config,
+    manifest: Manifest,
+    path: Path,
+    entries: list[TableEntry],
+    patterns: list[str],
+    *,
+    sink_config: SinkConfig,
+    until: Until | None,
+    follow: bool,
+    parallel: int,
+    batch_size: int,
+    progress: Reporter,
+    stop: threading.Event | None,
+    keys: Any,
+    reader: _ChunkReader,
+    kafka: bool,
+) -> RestoreResult:
+    """:func:`restore` once the backup is checked: the target's phases (see the module docstring)."""
     job = _Restore(
         config,
         path,
@@ -946,6 +1022,7 @@ def restore(
         parallel=parallel,
         batch_size=batch_size,
         progress=progress,
+        reader=reader,
     )
     replaying = kafka and not (until is not None and until.at_backup)
     job.result.replay = (

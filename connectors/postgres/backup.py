@@ -30,11 +30,15 @@ Creating the temporary slot needs the ``REPLICATION`` attribute (as the pipeline
 replication slot and WAL sender, and waits, like any logical slot, until the transactions
 running at that moment have ended.
 
-**Native chunks** (:meth:`PgBackupSnapshot.native_batches`, encoding ``pg-copy``). The definitions
-come from the same snapshot reader (so they equal the initial snapshot's); the rows of every table
-are then read in the same transaction with ``COPY (SELECT <columns> FROM <table>) TO STDOUT``
-(text format), whose lines are stored as they come, ``chunk_rows`` lines to a chunk: no value is
-converted in Python. Each value is its type's output-function text under
+**Native chunks** (:meth:`PgBackupSnapshot.native_batches`, encodings ``pg-binary`` and ``pg-copy``).
+The definitions come from the same snapshot reader (so they equal the initial snapshot's); the rows
+of every table are then read in the same transaction with ``COPY (SELECT <columns> FROM <table>) TO
+STDOUT``, in the binary format when every column has a type of
+:data:`~connectors.postgres.copybin.BINARY_TYPES` and the server encoding is UTF-8 (each chunk then a
+whole binary stream: header, ``chunk_rows`` tuples, end marker), else in the text format (``chunk_rows``
+lines to a chunk). The rows are stored as they come: no value is converted in Python. A binary value
+reads back as its output-function text (:func:`~connectors.postgres.copybin.text_of`), so both
+encodings go through the same converters below. Each value is its type's output-function text under
 :func:`~connectors.postgres.types.session_options`, the same text the snapshot reader converts, so
 :func:`row_decoder` turns a chunk back into exactly the row images the initial snapshot would
 publish (the manifest keeps, per column, its type oid and modifier, the ``pg_type`` rows the

@@ -10,7 +10,7 @@ changed across PostgreSQL versions and which :func:`text_of` turns back, in Pyth
 text the server's output function writes under :func:`~connectors.postgres.types.session_options`
 (UTF-8, ``DateStyle ISO``, ``TimeZone UTC``, shortest exact floats, hex bytea). A cross-engine restore
 therefore reads a value through the very converter the initial snapshot uses for its text: the two
-encodings give the same row images (``tests/integration/test_backup_pg.py`` compares them value by
+encodings give the same row images (``tests/integration/test_backup_native.py`` compares them value by
 value on a real server). Text values are the server encoding's bytes, so the format is only used on a
 UTF-8 server.
 """
