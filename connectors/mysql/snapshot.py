@@ -138,6 +138,28 @@ def schema_from_catalog(
     return TableSchema(table, columns, pk, version)
 
 
+def gtids_if_at(conn: Any, file: str, pos: int) -> str | None:
+    """MariaDB's current GTID set (``@@gtid_binlog_pos``, "" for none) when the binlog still ends at
+    ``file``:``pos`` before and after reading it, so no transaction was written in between and the set
+    is exactly the one at that position; None when the binlog has moved on (or the position cannot be
+    read): then only ``BINLOG_GTID_POS``, which reads the binlog file from its start, gives it (a second
+    or more on a file near ``max_binlog_size``)."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import text
+
+    try:
+        before = conn.execute(text("SHOW MASTER STATUS")).first()
+        current = conn.execute(text("SELECT @@GLOBAL.gtid_binlog_pos")).scalar()
+        after = conn.execute(text("SHOW MASTER STATUS")).first()
+    except sa_exc.DBAPIError:  # no privilege to read it: the scan decides
+        return None
+    if before is None or after is None:
+        return None
+    if (str(before[0]), int(before[1])) != (file, pos) or (str(after[0]), int(after[1])) != (file, pos):
+        return None
+    return str(current or "")
+
+
 @dataclass
 class SnapshotProgress:
     """Where a snapshot is: for the terminal, for metrics and for the stored offset."""
@@ -219,6 +241,9 @@ class Snapshot:
         status = dict(conn.execute(text("SHOW STATUS LIKE 'binlog_snapshot_%'")).all())
         if "Binlog_snapshot_file" in status:
             file, pos = str(status["Binlog_snapshot_file"]), int(status["Binlog_snapshot_position"])
+            current = gtids_if_at(conn, file, pos)
+            if current is not None:
+                return MySqlPosition(file, pos, current or None)
             if self.gtid_later is not None:
                 # BINLOG_GTID_POS reads the binlog file from its start up to pos: the caller looks it
                 # up on another connection while the rows are read, and completes the position

@@ -595,6 +595,26 @@ def test_a_mariadb_backup_s_position_carries_the_snapshot_s_gtid_set(my_source: 
     assert position.server_id is not None
 
 
+def test_the_current_gtid_set_stands_for_a_position_only_while_the_binlog_ends_there(my_source: Any) -> None:
+    """A snapshot at the binlog's end takes ``@@gtid_binlog_pos`` (no scan of the binlog file); at any other
+    position the answer is None and the caller scans with BINLOG_GTID_POS."""
+    from sqlalchemy import create_engine, text
+
+    from connectors.mysql.snapshot import gtids_if_at
+    from connectors.sql.config import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(my_source.server_url))
+    try:
+        with engine.connect() as conn:
+            file, pos = conn.execute(text("SHOW MASTER STATUS")).first()[:2]
+            scanned = conn.execute(text("SELECT BINLOG_GTID_POS(:f, :p)"), {"f": file, "p": pos}).scalar()
+            assert gtids_if_at(conn, str(file), int(pos)) == scanned
+            assert gtids_if_at(conn, str(file), int(pos) - 1) is None
+            assert gtids_if_at(conn, "mariadb-bin.999999", int(pos)) is None
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("mode", ["debezium", "error"])
 def test_zero_dates_restore_into_mariadb_as_zero_date_handling_says(
     mysql_db: Any, mysql_url: str, tmp_path: Path, mode: str
