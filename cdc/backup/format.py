@@ -461,9 +461,14 @@ class ChunkCodec:
         rows = _json_lines(text)
         if rows is None:
             raise BackupCorruptError(f"{where}: {chunk.file} holds a line that is not a JSON object")
-        if len(rows) != chunk.rows:
-            raise BackupCorruptError(f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}")
+        ChunkCodec.check_rows(len(rows), chunk, where)
         return rows
+
+    @staticmethod
+    def check_rows(count: int, chunk: ChunkInfo, where: str) -> None:
+        """BackupCorruptError unless ``count`` rows came out of ``chunk``, as the manifest says."""
+        if count != chunk.rows:
+            raise BackupCorruptError(f"{where}: {chunk.file} holds {count} rows; the manifest says {chunk.rows}")
 
     def lines(self, data: bytes, chunk: ChunkInfo, where: str) -> bytes:
         """The lines of a native chunk's stored bytes (each row one line ending in a line feed: both native
@@ -819,8 +824,7 @@ def iter_rows(
             continue
         text = codec.open(data, chunk, where)
         rows = decode(ChunkCodec.lines_of(text, chunk, where) if entry.encoding in LINE_ENCODINGS else text)
-        if len(rows) != chunk.rows:
-            raise BackupCorruptError(f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}")
+        ChunkCodec.check_rows(len(rows), chunk, where)
         yield i, rows
 
 
@@ -832,6 +836,5 @@ def count_native(source: str, entry: TableEntry, text: bytes, chunk: ChunkInfo, 
         ChunkCodec.lines_of(text, chunk, where)
         return chunk.rows
     count: int = backup_module(source).count_rows(entry, text)
-    if count != chunk.rows:
-        raise BackupCorruptError(f"{where}: {chunk.file} holds {count} rows; the manifest says {chunk.rows}")
+    ChunkCodec.check_rows(count, chunk, where)
     return count

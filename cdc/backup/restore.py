@@ -94,7 +94,6 @@ from cdc.backup.format import (
 )
 from cdc.envelope import EnvelopeCodec
 from cdc.errors import (
-    BackupCorruptError,
     BackupError,
     ConfigError,
     ConnectionLostError,
@@ -372,14 +371,12 @@ class _Restore:
     def __init__(
         self,
         config: Config,
-        path: Path,
         manifest: Manifest,
         *,
         sink_config: SinkConfig,
         entries: list[TableEntry],
         patterns: Sequence[str],
         until: Until | None,
-        keys: Any,
         parallel: int,
         batch_size: int,
         progress: Reporter,
@@ -387,13 +384,11 @@ class _Restore:
     ) -> None:
         self.config = config
         self.reader = reader
-        self.path = path
         self.manifest = manifest
         self.sink_config = sink_config
         self.entries = entries
         self.patterns = list(patterns)
         self.until = until
-        self.keys = keys
         self.parallel = max(1, parallel)
         self.batch_size = batch_size
         self.progress = progress
@@ -446,7 +441,6 @@ class _Restore:
         Chunks are taken biggest table first, in order; with two or more threads, the chunks of one
         table load side by side, so one thread converts rows while the target writes another's."""
         entries = load_order(self.entries)
-        work = [(entry, i) for entry in entries for i in range(len(entry.chunks))]
         self._tasks = {
             entry.table: _TableTask(
                 self.progress.start_task(f"load {entry.table}", entry.rows or None), len(entry.chunks)
@@ -456,7 +450,7 @@ class _Restore:
         for entry in entries:
             if not entry.chunks:
                 self.progress.finish(self._tasks[entry.table].task)
-        threads = min(self.parallel, len(work))
+        threads = min(self.parallel, len(self.reader.work))
         queue = self.reader.chunks(max(1, threads))
         try:
             if threads <= 1:
@@ -553,10 +547,7 @@ class _Restore:
                 if decoder is None
                 else decoder(ChunkCodec.lines_of(content, chunk, where) if line_based else content)
             )
-            if len(rows) != chunk.rows:
-                raise BackupCorruptError(
-                    f"{where}: {chunk.file} holds {len(rows)} rows; the manifest says {chunk.rows}"
-                )
+            ChunkCodec.check_rows(len(rows), chunk, where)
             table, at, read = entry.table, manifest.snapshot_ms, Op.READ
             events = [ChangeEvent(read, table, None, None, row, source, at) for row in rows]
         finally:
@@ -970,101 +961,62 @@ def restore(
             registry.load_sink(sink_config.connector)
         finally:
             reader.checked.result()
-        return _run_restore(
+        job = _Restore(
             config,
             manifest,
-            path,
-            entries,
-            patterns,
             sink_config=sink_config,
+            entries=entries,
+            patterns=patterns,
             until=until,
-            follow=follow,
             parallel=parallel,
             batch_size=batch_size,
             progress=progress,
-            stop=stop,
-            keys=keys,
             reader=reader,
-            kafka=kafka,
         )
+        replaying = kafka and not (until is not None and until.at_backup)
+        job.result.replay = (
+            "none" if not replaying else "time" if until and until.time_ms else "position" if until else "latest"
+        )
+        params = {"backup": manifest.id, "tables": patterns, "until": until.text if until is not None else None}
+        control = job.new_sink()
+        try:
+            state = control.applied(job.key)
+            if state is not None and state.extra.get("params") != params:
+                raise BackupError(
+                    f"the target already holds a restore of backup {manifest.id} with other arguments "
+                    f"({state.extra.get('params')})",
+                    hint="restore into an empty target (a finished restore can only be continued with --follow)",
+                )
+
+            def mark(phase: str) -> None:
+                offset = SourceOffset(manifest.position, phase, extra={"params": params})
+                control.write_batch(job.key, [], offset=offset)
+
+            phase = state.phase if state is not None else None
+            if phase is None:
+                mark("restore:load")
+                phase = "restore:load"
+            if phase == "restore:load":
+                for entry in entries:  # tables (and PostgreSQL schemas) created one at a time, before the threads
+                    control.apply_schema(entry.schema(job.codec))
+                job.prepare_native(control)
+                job.load()
+                job.finish_native(control)
+                mark("restore:replay")
+                phase = "restore:replay"
+            if phase == "restore:replay":
+                if replaying:
+                    job.replay(control)
+                mark("restore:done")
+            else:
+                job.result.already_done = True
+            if follow:
+                _follow(job, control, stop or threading.Event())
+        finally:
+            control.close()
+        return job.result
     finally:
         reader.close()
-
-
-def _run_restore(
-    config: Config,
-    manifest: Manifest,
-    path: Path,
-    entries: list[TableEntry],
-    patterns: list[str],
-    *,
-    sink_config: SinkConfig,
-    until: Until | None,
-    follow: bool,
-    parallel: int,
-    batch_size: int,
-    progress: Reporter,
-    stop: threading.Event | None,
-    keys: Any,
-    reader: _ChunkReader,
-    kafka: bool,
-) -> RestoreResult:
-    """:func:`restore` once the backup is checked: the target's phases (see the module docstring)."""
-    job = _Restore(
-        config,
-        path,
-        manifest,
-        sink_config=sink_config,
-        entries=entries,
-        patterns=patterns,
-        until=until,
-        keys=keys,
-        parallel=parallel,
-        batch_size=batch_size,
-        progress=progress,
-        reader=reader,
-    )
-    replaying = kafka and not (until is not None and until.at_backup)
-    job.result.replay = (
-        "none" if not replaying else "time" if until and until.time_ms else "position" if until else "latest"
-    )
-    params = {"backup": manifest.id, "tables": patterns, "until": until.text if until is not None else None}
-    control = job.new_sink()
-    try:
-        state = control.applied(job.key)
-        if state is not None and state.extra.get("params") != params:
-            raise BackupError(
-                f"the target already holds a restore of backup {manifest.id} with other arguments "
-                f"({state.extra.get('params')})",
-                hint="restore into an empty target (a finished restore can only be continued with --follow)",
-            )
-
-        def mark(phase: str) -> None:
-            control.write_batch(job.key, [], offset=SourceOffset(manifest.position, phase, extra={"params": params}))
-
-        phase = state.phase if state is not None else None
-        if phase is None:
-            mark("restore:load")
-            phase = "restore:load"
-        if phase == "restore:load":
-            for entry in entries:  # tables (and PostgreSQL schemas) created one at a time, before the threads
-                control.apply_schema(entry.schema(job.codec))
-            job.prepare_native(control)
-            job.load()
-            job.finish_native(control)
-            mark("restore:replay")
-            phase = "restore:replay"
-        if phase == "restore:replay":
-            if replaying:
-                job.replay(control)
-            mark("restore:done")
-        else:
-            job.result.already_done = True
-        if follow:
-            _follow(job, control, stop or threading.Event())
-    finally:
-        control.close()
-    return job.result
 
 
 def _follow(job: _Restore, sink: Sink, stop: threading.Event) -> None:

@@ -403,14 +403,14 @@ def _binary_ok(native: dict[str, Any]) -> bool:
     return bool(native.get("types"))
 
 
-def _strip_header(data: bytes, table: TableId) -> bytes | None:
+def _strip_header(data: bytes | memoryview, table: TableId) -> bytes | memoryview | None:
     """The first message of a binary COPY without the stream's header (None when it held only that)."""
-    from connectors.postgres.copybin import HEADER
+    from connectors.postgres.copybin import header_end
 
-    if len(data) < 19 or data[:11] != HEADER[:11]:
-        raise ConnectionLostError(f"the PostgreSQL source sent the binary COPY of {table} without its header")
-    extension = int.from_bytes(data[15:19], "big")
-    rest = data[19 + extension :]
+    try:
+        rest = data[header_end(data) :]
+    except ValueError as exc:
+        raise ConnectionLostError(f"the PostgreSQL source sent the binary COPY of {table} without its header") from exc
     return rest or None
 
 
@@ -469,7 +469,7 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
     """The row images of a ``pg-copy`` chunk's lines: each value through the converter the snapshot reader
     uses for its column (built from the type rows and modes in the manifest), so a row reads exactly as
     the initial snapshot would have published it."""
-    from connectors.postgres.copybin import BINARY_TYPES, split, text_of
+    from connectors.postgres.copybin import BINARY_TYPES, text_of
     from connectors.postgres.snapshot import TablePlan
     from connectors.postgres.types import pg_column, text_converter
 
@@ -503,11 +503,7 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
     if binary:
 
         def decode_binary(data: bytes) -> list[dict[str, Any]]:
-            try:
-                tuples = split(data, width)
-            except ValueError as exc:
-                raise BackupCorruptError(f"a chunk of {entry.table} is not a binary COPY stream: {exc}") from exc
-            return [image(values) for values in tuples]
+            return [image(values) for values in _binary_rows(entry, data)]
 
         return decode_binary
 
@@ -535,14 +531,20 @@ def _from_binary(text: Callable[[bytes], Any], convert: Callable[[Any], Any]) ->
     return lambda value: convert(text(value))
 
 
-def count_rows(entry: TableEntry, text: bytes) -> int:
-    """The rows of a non-line chunk's content (``pg-binary``); BackupCorruptError if it is not a whole stream."""
+def _binary_rows(entry: TableEntry, data: bytes) -> list[tuple[bytes | None, ...]]:
+    """The tuples of a ``pg-binary`` chunk's content; BackupCorruptError if it is not a whole stream of
+    the table's width."""
     from connectors.postgres.copybin import split
 
     try:
-        return len(split(text, len((entry.native or {}).get("columns") or ())))
+        return split(data, len((entry.native or {}).get("columns") or ()))
     except ValueError as exc:
         raise BackupCorruptError(f"a chunk of {entry.table} is not a binary COPY stream: {exc}") from exc
+
+
+def count_rows(entry: TableEntry, text: bytes) -> int:
+    """The rows of a non-line chunk's content (``pg-binary``); BackupCorruptError if it is not a whole stream."""
+    return len(_binary_rows(entry, text))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["BINARY_TYPES", "HEADER", "TRAILER", "split", "text_of"]
+__all__ = ["BINARY_TYPES", "HEADER", "TRAILER", "header_end", "split", "text_of"]
 
 #: The header of a binary COPY stream without header extension.
 HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -63,13 +63,22 @@ _F64 = struct.Struct(">d")
 # ---------------------------------------------------------------------------------------------
 
 
+def header_end(data: bytes | memoryview) -> int:
+    """Where the header of a binary COPY stream (signature, flags, extension) ends in ``data``; ValueError
+    when ``data`` does not start with one."""
+    if len(data) < 19 or data[:11] != HEADER[:11]:
+        raise ValueError("not a binary COPY stream (no signature)")
+    end: int = 19 + _I32.unpack_from(data, 15)[0]
+    if not 19 <= end <= len(data):
+        raise ValueError("a binary COPY header past the end of the stream")
+    return end
+
+
 def _split_python(data: bytes, width: int) -> list[tuple[bytes | None, ...]]:
     """Every row of the binary COPY stream ``data`` as its fields (bytes, None for NULL). ValueError for
     anything but a whole stream of ``width``-field tuples."""
     n = len(data)
-    if not data.startswith(HEADER[:11]) or n < 19:
-        raise ValueError("not a binary COPY stream (no signature)")
-    pos = 19 + _I32.unpack_from(data, 15)[0]
+    pos = header_end(data)
     rows: list[tuple[bytes | None, ...]] = []
     i16, i32 = _I16.unpack_from, _I32.unpack_from
     while True:
