@@ -7,6 +7,7 @@ calendar, known numeric encodings, and the Python splitter for the compiled one.
 
 from __future__ import annotations
 
+import os
 import struct
 from datetime import date, datetime, timedelta
 
@@ -74,7 +75,15 @@ def test_both_splitters_refuse_a_damaged_stream_alike(
 
 
 def test_the_compiled_splitter_is_in_use_when_built() -> None:
-    pytest.importorskip("connectors.postgres._speedups")
+    """`make install` builds it; without a compiler the Python splitter serves (and CI must have one)."""
+    if os.environ.get("CDC_PG_SPEEDUPS") == "0":
+        pytest.skip("CDC_PG_SPEEDUPS=0 turns the compiled helpers off")
+    try:
+        import connectors.postgres._speedups  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("CI=true and connectors/postgres/_speedups is not built")
+        pytest.skip("connectors/postgres/_speedups is not built")
     assert copybin.split is not copybin._split_python
 
 
