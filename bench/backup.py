@@ -10,9 +10,13 @@ into PostgreSQL and into MariaDB with the same values. Then, for each engine:
 * ``cdc restore --until backup`` (bulk load only, no Kafka replay) of that backup into a fresh,
   empty database of the same engine, against ``pg_restore`` of the dump / ``zstd -dc | mariadb``.
 
-Each of the eight cases runs ``BENCH_BACKUP_ROUNDS`` times (default 3; the tool and cdc alternate within a
+Each of the eight cases runs ``BENCH_BACKUP_ROUNDS`` times (default 5; the tool and cdc alternate within a
 round, every restore into a freshly created database) and the median round is reported, with every
-round's wall time in ``walls``. The default size is a million rows because every ``python -m cdc``
+round's wall time in ``walls``. ``BENCH_BACKUP_WARMUP`` rounds (default 1) run first and are not
+counted: the first run of a case after the tables are filled was often 20-30% slower than the later
+ones, for the tools and cdc alike (the servers still writing the filled tables out, cold caches).
+
+The default size is a million rows because every ``python -m cdc``
 pays a fixed start-up (interpreter, click, pydantic, SQLAlchemy, the driver: about 0.4 s here) that
 the native tools do not; at 200,000 rows that alone is as long as ``pg_restore``'s whole run, so
 small sizes measure start-up rather than rows/s (``python bench/backup.py 200000`` shows it).
@@ -30,7 +34,8 @@ process would first compile the project's own modules (0.1-0.2 s here), which is
 deployment pays; the libraries it imports are compiled already.
 
 Usage: python bench/backup.py [N]                        (default 1000000; BENCH_BACKUP_ROWS)
-       BENCH_BACKUP_ROUNDS=3 BENCH_BACKUP_ENGINES=pg,mariadb  rounds per case, engines measured
+       BENCH_BACKUP_ROUNDS=5 BENCH_BACKUP_WARMUP=1 BENCH_BACKUP_ENGINES=pg,mariadb
+           rounds measured per case, rounds run first and not counted, engines measured
        python bench/backup.py --profile backup|restore pg|mariadb [N]
            one cdc case in this process under pyinstrument (the ``dev`` extra); prints the call
            tree and writes bench/results/backup_profile.html
@@ -115,27 +120,29 @@ def _my_args() -> list[str]:
     return args
 
 
-def create_databases(name: str, n: int) -> None:
-    """The source databases (filled) and the empty restore targets, in both engines."""
+def create_databases(name: str, n: int, engines: list[str]) -> None:
+    """The source databases (filled) and the empty restore targets, in the engines measured."""
     import psycopg
     from psycopg import sql
 
-    with _pg_admin() as admin:
-        for db in (name, f"{name}_cdc", f"{name}_native"):
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-    with psycopg.connect(_pg_url(name), autocommit=True) as conn:
-        conn.execute(PG_TABLE)
-        conn.execute(PG_FILL.format(n=int(n)))
-        conn.execute("VACUUM ANALYZE orders")
-    conn = _my_conn()
-    with conn.cursor() as cur:
-        for db in (name, f"{name}_cdc", f"{name}_native"):
-            cur.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
-        cur.execute(f"USE `{name}`")
-        cur.execute(MY_TABLE)
-        cur.execute(MY_FILL.format(n=int(n)))
-        cur.execute("ANALYZE TABLE orders")
-    conn.close()
+    if "pg" in engines:
+        with _pg_admin() as admin:
+            for db in (name, f"{name}_cdc", f"{name}_native"):
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+        with psycopg.connect(_pg_url(name), autocommit=True) as conn:
+            conn.execute(PG_TABLE)
+            conn.execute(PG_FILL.format(n=int(n)))
+            conn.execute("VACUUM ANALYZE orders")
+    if "mariadb" in engines:
+        conn = _my_conn()
+        with conn.cursor() as cur:
+            for db in (name, f"{name}_cdc", f"{name}_native"):
+                cur.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
+            cur.execute(f"USE `{name}`")
+            cur.execute(MY_TABLE)
+            cur.execute(MY_FILL.format(n=int(n)))
+            cur.execute("ANALYZE TABLE orders")
+        conn.close()
 
 
 def drop_databases(name: str) -> None:
@@ -294,7 +301,7 @@ def profile(what: str, engine: str, n: int) -> None:
     name = f"bench_bk_{uuid.uuid4().hex[:8]}"
     directory = Path(tempfile.mkdtemp(prefix="cdc-bench-backup-"))
     try:
-        create_databases(name, n)
+        create_databases(name, n, [engine])
         config = load_config(write_config(directory, engine, name))
         profiler = Profiler(interval=0.0005)
         if what == "backup":
@@ -339,32 +346,37 @@ COLUMNS = [
 ]
 
 
-def empty_target(engine: str, database: str) -> None:
-    """Drop and create a restore target (each round restores into an empty database)."""
+def empty_target(engine: str, database: str, *, create: bool = True) -> None:
+    """Drop and create a restore target (each round restores into an empty database). With ``create`` false,
+    only drop it: a restored table left behind would be vacuumed and analyzed by PostgreSQL's autovacuum
+    (which reads and writes it all) during a later case."""
     if engine == "pg":
         from psycopg import sql
 
         with _pg_admin() as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            if create:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
         return
     conn = _my_conn()
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        if create:
+            cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
     conn.close()
 
 
-def settle(engine: str) -> None:
-    """Start each case from the same server state: PostgreSQL checkpoints first, so the WAL a previous
-    case wrote (a million-row restore writes hundreds of MB) is not flushed in the middle of the next;
-    MariaDB writes out every dirty InnoDB page."""
-    if engine == "pg":
+def settle(engines: list[str]) -> None:
+    """Start each case from the same server state, on every server the run uses (one still writing out the
+    last case's or the fill's pages slows a case on the other down too): PostgreSQL checkpoints, so the
+    WAL a previous case wrote (a million-row restore writes hundreds of MB) is not flushed in the middle
+    of the next; MariaDB writes out every dirty InnoDB page."""
+    if "pg" in engines:
         with _pg_admin() as admin:
             admin.execute("CHECKPOINT")
-    else:
-        # InnoDB writes a restore's dirty pages out in the background for seconds after it: have them all
-        # written now (as PostgreSQL's CHECKPOINT does), so that they do not slow the next case down.
+    if "mariadb" in engines:
+        # InnoDB writes a restore's dirty pages out in the background for seconds after it (after the fill,
+        # for a minute): have them all written now, as PostgreSQL's CHECKPOINT does.
         conn = _my_conn()
         with conn.cursor() as cur:
             cur.execute("FLUSH TABLES")
@@ -391,31 +403,36 @@ def main() -> int:
         profile(what, engine, int(sys.argv[4]) if len(sys.argv) > 4 else 200_000)
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "--case":
-        kind, engine, name, directory = sys.argv[2:6]
-        print(json.dumps(case(kind, engine, name, Path(directory))))
+        kind, engine, name, where = sys.argv[2:6]
+        print(json.dumps(case(kind, engine, name, Path(where))))
         return 0
     n = int(sys.argv[1]) if len(sys.argv) > 1 else int(env("BENCH_BACKUP_ROWS", "1000000"))
-    rounds = max(1, int(env("BENCH_BACKUP_ROUNDS", "3")))
+    rounds = max(1, int(env("BENCH_BACKUP_ROUNDS", "5")))
+    warmup = max(0, int(env("BENCH_BACKUP_WARMUP", "1")))
     name = f"bench_bk_{uuid.uuid4().hex[:8]}"
     directory = Path(tempfile.mkdtemp(prefix="cdc-bench-backup-"))
     results: list[dict[str, Any]] = []
+    engines = env("BENCH_BACKUP_ENGINES", "pg,mariadb").split(",")
     try:
         compile_bytecode()
-        create_databases(name, n)
-        for engine in env("BENCH_BACKUP_ENGINES", "pg,mariadb").split(","):
+        create_databases(name, n, engines)
+        for engine in engines:
             write_config(directory, engine, name)
             measured: dict[str, dict[str, Any]] = {}
             runs: dict[str, list[dict[str, Any]]] = {}
             kinds = ("native-backup", "cdc-backup", "native-restore", "cdc-restore")
-            for _ in range(rounds):  # the tool and cdc alternate, so drift on the machine hits both alike
+            for round_ in range(warmup + rounds):  # the tool and cdc alternate: drift on the machine hits both
                 for kind in kinds:
                     if kind.endswith("restore"):
                         empty_target(engine, f"{name}_{kind.split('-')[0]}")
-                    settle(engine)
+                    settle(engines)
                     out = run_case(HERE, "--case", kind, engine, name, str(directory))
                     if "restored_rows" in out and out["restored_rows"] != n:
                         raise RuntimeError(f"{kind} {engine} restored {out['restored_rows']} of {n} rows")
-                    runs.setdefault(kind, []).append(out)
+                    if kind.endswith("restore"):  # counted: nothing of it may run on during the next case
+                        empty_target(engine, f"{name}_{kind.split('-')[0]}", create=False)
+                    if round_ >= warmup:
+                        runs.setdefault(kind, []).append(out)
             for kind in kinds:
                 ordered = sorted(runs[kind], key=lambda o: float(o["wall_s"]))
                 out = dict(ordered[len(ordered) // 2])  # the median round (its CPU and RSS with it)
