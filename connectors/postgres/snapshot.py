@@ -277,6 +277,10 @@ class Catalog:
         """Drop the cached description of relation ``oid`` (its definition changed)."""
         self._relations.pop(oid, None)
 
+    def forget_types(self) -> None:
+        """Drop every cached type (an enum gained a label): they are read again as plans need them."""
+        self.types.clear()
+
     def relation(self, oid: int) -> RelationInfo | None:
         """The catalog's description of relation ``oid``; None if it no longer exists."""
         hit = self._relations.get(oid)

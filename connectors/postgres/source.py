@@ -6,7 +6,9 @@
   and whenever its Relation message describes a different definition. The Relation message is
   authoritative for column names, order, type oids and type modifiers; the catalog adds
   nullability, defaults, the key and enum labels (read once per Relation message through a
-  normal connection, see :class:`~connectors.postgres.snapshot.Catalog`);
+  normal connection, see :class:`~connectors.postgres.snapshot.Catalog`). A label added to an
+  enum type sends no Relation message: the first row that carries a label not known yet makes
+  the source read the types again and announce the new definition before that row;
 * a :class:`~cdc.events.ChangeEvent` per row change: ``c`` (insert), ``u`` (update: ``before``
   from the old tuple when PostgreSQL sends one: every column under ``REPLICA IDENTITY FULL``,
   the key alone under ``DEFAULT`` when the key changed), ``d`` (delete: ``before`` is the old
@@ -331,6 +333,9 @@ class _RelState:
     name: str = ""  # str(table), hashed once
     single_key: str | None = None  # the key column when the key has exactly one
     announced: bool = False  # its definition was emitted (cleared when another one replaces it)
+    oid: int = 0
+    enums: tuple[tuple[str, frozenset[str]], ...] = ()  # enum (or enum array) columns and their known labels
+    tried: frozenset[str] = frozenset()  # labels already looked up in the catalog, in vain
 
 
 class _StreamBuffer:
@@ -1219,9 +1224,12 @@ class PostgresSource(Source):
         if previous is not None and previous.signature == signature:
             return previous
         if not self.cfg.includes(table.schema, table.table):
-            return _RelState(table, signature, None, name=str(table))
+            return _RelState(table, signature, None, name=str(table), oid=int(rel.oid))
         self.catalog.forget(rel.oid)
-        info = self.catalog.relation(rel.oid)
+        return self._planned(int(rel.oid), table, signature)
+
+    def _planned(self, oid: int, table: TableId, signature: tuple[Any, ...]) -> _RelState:
+        info = self.catalog.relation(oid)
         plan = self.catalog.plan(table, signature[2], info)
         key = plan.schema.primary_key
         index = {name: i for i, name, _ in plan.fields}
@@ -1234,7 +1242,39 @@ class PostgresSource(Source):
             {i: name for i, name, _ in plan.fields},
             str(table),
             key[0] if len(key) == 1 else None,
+            oid=oid,
+            enums=tuple((c.name, frozenset(c.enum_values)) for c in plan.schema.columns if c.enum_values is not None),
         )
+
+    def _relabelled(self, st: _RelState, images: Sequence[dict[str, Any] | None]) -> _RelState | None:
+        """A new state for ``st``'s table when ``images`` hold an enum label it does not know.
+
+        PostgreSQL sends no new Relation message when a label is added to an enum type
+        (``ALTER TYPE … ADD VALUE``), so the labels read with the last one go stale. A row with an
+        unknown label makes the source read the types again; the table's definition then changes
+        (the new label in ``allowed``) and is announced before that row. A label the catalog does not
+        have either (renamed since) is looked up once, then passed as it is."""
+        unknown: set[str] = set()
+        for image in images:
+            if image is None:
+                continue
+            for name, labels in st.enums:
+                _collect_unknown(image.get(name), labels, unknown)
+        unknown -= st.tried
+        if not unknown:
+            return None
+        self.catalog.forget_types()
+        fresh = self._planned(st.oid, st.table, st.signature)
+        known = set().union(*(labels for _, labels in fresh.enums)) if fresh.enums else set()
+        missing = unknown - known
+        if missing:
+            log.warning(
+                "%s: enum label(s) %s are not in the catalog (renamed since?); they pass as they are",
+                st.table,
+                ", ".join(sorted(missing)),
+            )
+        fresh.tried = st.tried | missing
+        return fresh
 
     def _announce(self, st: _RelState, lsn: int, txn: _Txn, items: list[Item]) -> None:
         """Emit the table's definition before its first change here, or when it changed."""
@@ -1302,8 +1342,6 @@ class PostgresSource(Source):
             txn.seen += 1
             return
         txn.seen += 1
-        if not st.announced:
-            self._announce(st, lsn, txn, items)
         kind = type(msg)
         unchanged: frozenset[str] = frozenset()
         before = None
@@ -1327,6 +1365,13 @@ class PostgresSource(Source):
             old = msg.old if msg.old is not None else msg.key
             after = None
             before = plan.image(_no_unchanged(old)) if old is not None else None
+        if st.enums:
+            fresh = self._relabelled(st, (after, before))
+            if fresh is not None:
+                (relations if msg.relation_oid in relations else self._relations)[msg.relation_oid] = fresh
+                st = fresh
+        if not st.announced:
+            self._announce(st, lsn, txn, items)
         image = after if after is not None else before
         if image is None or not st.key:
             key = None
@@ -1502,6 +1547,19 @@ class PostgresSource(Source):
                 return  # the next interval tries again
         offset = SourceOffset(PgPosition(self._emitted_end), "streaming", extra=self._extra)
         items.append(Heartbeat(int(time.time() * 1000), offset))
+
+
+def _collect_unknown(value: Any, labels: frozenset[str], into: set[str]) -> None:
+    """Add to ``into`` the labels in ``value`` (an enum's, or an enum array's nested lists) not in ``labels``."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        if value not in labels:
+            into.add(value)
+        return
+    if isinstance(value, list):
+        for item in value:
+            _collect_unknown(item, labels, into)
 
 
 def _is_disconnect(sqlstate: str | None) -> bool:

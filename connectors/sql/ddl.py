@@ -2,9 +2,9 @@
 
 Every identifier in every statement the sink runs goes through SQLAlchemy's compilers
 (``IdentifierPreparer``); none is formatted into SQL text by hand. These constructs cover what
-SQLAlchemy Core lacks: ``ALTER TABLE … ADD COLUMN`` (:class:`AddColumn`), ``TRUNCATE``
-(:class:`Truncate`) and PostgreSQL's ``COPY … FROM STDIN`` (:class:`CopyFrom`), whose compiled
-text is handed to psycopg's ``cursor.copy``.
+SQLAlchemy Core lacks: ``ALTER TABLE … ADD COLUMN`` (:class:`AddColumn`), a column's new type
+(:class:`AlterColumnType`), ``TRUNCATE`` (:class:`Truncate`) and PostgreSQL's ``COPY … FROM
+STDIN`` (:class:`CopyFrom`), whose compiled text is handed to psycopg's ``cursor.copy``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-__all__ = ["AddColumn", "CopyFrom", "Truncate"]
+__all__ = ["AddColumn", "AlterColumnType", "CopyFrom", "Truncate"]
 
 
 class AddColumn(ExecutableDDLElement):
@@ -35,6 +35,27 @@ class AddColumn(ExecutableDDLElement):
 def _add_column(element: AddColumn, compiler: DDLCompiler, **kw: Any) -> str:
     spec = compiler.get_column_specification(element.column)
     return f"ALTER TABLE {compiler.preparer.format_table(element.table)} ADD COLUMN {spec}"
+
+
+class AlterColumnType(ExecutableDDLElement):
+    """A column's new type: PostgreSQL ``ALTER TABLE <table> ALTER COLUMN <name> TYPE <type>``; MySQL
+    ``ALTER TABLE <table> MODIFY COLUMN <column spec>``, where ``column`` carries the nullability and
+    default the column keeps (MySQL restates the whole definition)."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table, column: sa.Column[Any]) -> None:
+        self.table = table
+        self.column = column
+
+
+@compiles(AlterColumnType)
+def _alter_column_type(element: AlterColumnType, compiler: DDLCompiler, **kw: Any) -> str:
+    table = compiler.preparer.format_table(element.table)
+    if compiler.dialect.name in ("mysql", "mariadb"):
+        return f"ALTER TABLE {table} MODIFY COLUMN {compiler.get_column_specification(element.column)}"
+    type_sql = compiler.dialect.type_compiler_instance.process(element.column.type)
+    return f"ALTER TABLE {table} ALTER COLUMN {compiler.preparer.quote(element.column.name)} TYPE {type_sql}"
 
 
 class Truncate(ExecutableDDLElement):

@@ -51,8 +51,12 @@ table version) before the transaction starts; a value the target cannot hold rai
 and the batch is not applied. Driver errors are translated by :mod:`connectors.sql.errors`.
 
 **Schema.** With ``schema_evolution: basic``, :meth:`SqlSink.apply_schema` creates a missing
-table (and, on PostgreSQL, its schema) with the primary key, and adds columns the target lacks
-(always nullable). It never drops or alters anything. With ``none`` it only records the
+table (and, on PostgreSQL, its schema) with the primary key, adds columns the target lacks
+(always nullable), and widens a column whose source type grew so that the target type now holds
+more (a longer ``VARCHAR``, a new enum label, a larger integer, more digits, more fractional
+seconds: :func:`~connectors.sql.types.widens`; SQLite holds any length already). It never drops
+a column or narrows one; another type change leaves the column as it is, and a value it cannot
+hold is refused when it comes. With ``none`` it only records the
 definition; a missing target table is a :class:`~cdc.errors.SchemaError` at the first write.
 Target names follow the contract: on PostgreSQL the source database or schema is the schema
 (``shop.orders`` → ``"shop"."orders"``); on MySQL and SQLite only the table name is used, in the
@@ -99,7 +103,7 @@ from cdc.events import ChangeEvent, Op, SchemaChange, TableId, TableSchema
 from cdc.positions import SourceOffset
 from cdc.values import BinaryHandling
 from connectors.sql.config import sqlalchemy_url
-from connectors.sql.ddl import AddColumn, CopyFrom, Truncate
+from connectors.sql.ddl import AddColumn, AlterColumnType, CopyFrom, Truncate
 from connectors.sql.errors import translate
 from connectors.sql.types import (
     Dialect,
@@ -110,6 +114,7 @@ from connectors.sql.types import (
     dialect_name,
     plan_table,
     source_engine,
+    widens,
 )
 
 if TYPE_CHECKING:
@@ -661,8 +666,8 @@ class SqlSink(Sink):
 
     def apply_schema(self, change: SchemaChange) -> None:
         """Record ``change.schema`` for converting rows and, with ``schema_evolution: basic``, create the
-        target table or add the columns it lacks. ``DROP`` changes drop nothing. Tables outside the
-        sink's ``tables`` are ignored.
+        target table, add the columns it lacks and widen those whose type grew. ``DROP`` changes drop
+        nothing. Tables outside the sink's ``tables`` are ignored.
 
         Raises :class:`~cdc.errors.SchemaError` for a table that cannot be mapped (no primary key, a
         name the target cannot hold, two source tables mapped to one target table).
@@ -760,17 +765,53 @@ class SqlSink(Sink):
                 # Reflection warns about types SQLAlchemy has no class for (xml, geometry); only names matter here.
                 warnings.simplefilter("ignore", sa_exc.SAWarning)
                 existing = {
-                    (c["name"].casefold() if fold else c["name"])
+                    (c["name"].casefold() if fold else c["name"]): c
                     for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)
                 }
                 for column in target.plan.columns:
-                    name = column.name.casefold() if fold else column.name
-                    if name in existing:
-                        continue
-                    self._add_column(conn, target, column.name, column.type, column.column.default)
+                    have = existing.get(column.name.casefold() if fold else column.name)
+                    if have is None:
+                        self._add_column(conn, target, column.name, column.type, column.column.default)
+                    elif self.dialect != "sqlite" and widens(have["type"], column.type):
+                        self._widen(conn, target, have, column.type)
         except Exception as exc:
             raise translate(exc, sink=self.name, doing=f"adding columns to {target.label}") from exc
         target.verified = True
+
+    def _widen(self, conn: sa.Connection, target: _Target, have: Mapping[str, Any], type_: Any) -> None:
+        """Give an existing column the wider type its source column now has (a longer VARCHAR, a new enum
+        label, more digits; see :func:`~connectors.sql.types.widens`). A change the target refuses (a view
+        depends on the column, an index would grow past its limit) is left out with a warning: values
+        that do not fit are then refused when they come, as before."""
+        name = str(have["name"])
+        default = have.get("default")
+        column = sa.Column(
+            name,
+            type_,
+            nullable=bool(have.get("nullable", True)),
+            server_default=sa.text(str(default)) if default is not None and self.dialect == "mysql" else None,
+            comment=have.get("comment") if self.dialect == "mysql" else None,
+        )
+        was = have["type"]
+        try:
+            if self.dialect == "postgresql":  # a failed statement would abort the transaction
+                with conn.begin_nested():
+                    conn.execute(AlterColumnType(target.table, column))
+            else:  # MySQL commits DDL implicitly; a failed one changes nothing
+                conn.execute(AlterColumnType(target.table, column))
+        except sa_exc.DBAPIError as exc:
+            log.warning(
+                "sink %s: the target refused to widen column %s of %s to %s (%s); it stays %s, and values that do "
+                "not fit it are refused",
+                self.name,
+                name,
+                target.label,
+                type_,
+                type(exc.orig).__name__,
+                was,
+            )
+            return
+        log.info("sink %s: column %s of %s widened from %s to %s", self.name, name, target.label, was, type_)
 
     def _add_column(self, conn: sa.Connection, target: _Target, name: str, type_: Any, default_sql: str | None) -> None:
         """``ALTER TABLE … ADD COLUMN``, with the source column's default when it is a literal.

@@ -137,6 +137,7 @@ __all__ = [
     "plan_column",
     "plan_table",
     "source_engine",
+    "widens",
 ]
 
 #: The target dialect families this module maps to (MariaDB is ``mysql``).
@@ -249,6 +250,144 @@ class TablePlan:
         if self.options.dialect == "mysql":
             return {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
         return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Widening an existing column
+# ---------------------------------------------------------------------------------------------
+
+#: Characters a MySQL text type holds (its bytes over utf8mb4's four; LONGTEXT: unbounded here).
+_MYSQL_TEXT_CHARS: tuple[tuple[type[Any], float], ...] = (
+    (mysql.TINYTEXT, 255 // 4),
+    (mysql.MEDIUMTEXT, 16_777_215 // 4),
+    (mysql.LONGTEXT, math.inf),
+    (mysql.TINYBLOB, 255),
+    (mysql.MEDIUMBLOB, 16_777_215),
+    (mysql.LONGBLOB, math.inf),
+)
+
+
+def _family(t: TypeEngine[Any]) -> str | None:
+    """What kind of values ``t`` holds, for :func:`widens`; None for a type it does not compare."""
+    if isinstance(t, mysql.SET):
+        return "set"
+    if isinstance(t, sa.Enum):
+        return "enum"
+    if isinstance(t, sa.CHAR | sa.BINARY):
+        return None  # fixed width: a longer one pads differently
+    if isinstance(t, sa.String):
+        return "string"
+    if isinstance(t, sa.LargeBinary | sa.types._Binary):
+        return "binary"
+    if isinstance(t, sa.Integer):
+        return "integer"
+    if isinstance(t, sa.Float):
+        return "float"
+    if isinstance(t, sa.Numeric):
+        return "numeric"
+    if isinstance(t, mysql.TIMESTAMP):
+        return None  # MySQL's TIMESTAMP converts to UTC and ends in 2038: not a DATETIME
+    if isinstance(t, sa.DateTime):
+        return "timestamptz" if getattr(t, "timezone", False) else "timestamp"
+    if isinstance(t, sa.Time):
+        return "timetz" if getattr(t, "timezone", False) else "time"
+    return None
+
+
+def _capacity(t: TypeEngine[Any]) -> float:
+    """Characters (bytes for binary types) a string or binary type holds."""
+    for cls, size in _MYSQL_TEXT_CHARS:
+        if isinstance(t, cls):
+            return size
+    length = getattr(t, "length", None)
+    if isinstance(t, mysql.TEXT | mysql.BLOB) and not length:
+        return 65_535 // 4 if isinstance(t, mysql.TEXT) else 65_535
+    return float(length) if length else math.inf
+
+
+def _int_range(t: TypeEngine[Any]) -> tuple[int, int]:
+    size = (
+        8
+        if isinstance(t, sa.BigInteger)
+        else 2
+        if isinstance(t, sa.SmallInteger)
+        else 1
+        if isinstance(t, mysql.TINYINT)
+        else 3
+        if isinstance(t, mysql.MEDIUMINT)
+        else 4
+    )
+    if getattr(t, "unsigned", False):
+        return 0, 2 ** (8 * size) - 1
+    return -(2 ** (8 * size - 1)), 2 ** (8 * size - 1) - 1
+
+
+def _digits(t: TypeEngine[Any]) -> tuple[float, float]:
+    """(integer digits, fraction digits) of a numeric type; unconstrained: unbounded."""
+    precision = getattr(t, "precision", None)
+    if precision is None:
+        return math.inf, math.inf
+    scale = getattr(t, "scale", None) or 0
+    return float(precision - scale), float(scale)
+
+
+def _float_bytes(t: TypeEngine[Any]) -> int:
+    if isinstance(t, sa.REAL) or (isinstance(t, mysql.FLOAT) and (t.precision or 0) <= 24):
+        return 4
+    if isinstance(t, sa.Double):
+        return 8
+    precision = getattr(t, "precision", None)
+    return 4 if precision is not None and precision <= 24 else 8
+
+
+def _fraction_digits(t: TypeEngine[Any]) -> int:
+    """Fractional-second digits: MySQL's ``fsp`` (default 0), PostgreSQL's ``precision`` (default 6)."""
+    if isinstance(t, mysql.DATETIME | mysql.TIME):
+        return int(t.fsp or 0)
+    precision = getattr(t, "precision", None)
+    return int(precision) if precision is not None else 6
+
+
+def widens(existing: TypeEngine[Any], planned: TypeEngine[Any]) -> bool:
+    """True when a target column of type ``existing`` (as reflected) should become ``planned``: ``planned``
+    holds every value ``existing`` does, and more. A longer string or binary, a larger integer (or an
+    integer to a numeric with the digits), more numeric digits on either side of the point, a double
+    for a real, more fractional seconds, more ENUM or SET members (the old ones kept, in order); an
+    array whose elements widen so.
+
+    Anything else is left as it is, however the source's column changed: a narrower type would lose
+    data, and a value the existing column cannot hold is refused (with its table, column and key) when
+    it comes."""
+    if isinstance(existing, sa.ARRAY) or isinstance(planned, sa.ARRAY):
+        return (
+            isinstance(existing, sa.ARRAY)
+            and isinstance(planned, sa.ARRAY)
+            and widens(existing.item_type, planned.item_type)
+        )
+    old, new = _family(existing), _family(planned)
+    if old is None or new is None:
+        return False
+    if old == "integer" and new == "numeric":
+        lo, hi = _int_range(existing)
+        whole, _ = _digits(planned)
+        return whole >= len(str(max(abs(lo), hi)))
+    if old != new:
+        return False
+    if old in ("string", "binary"):
+        return _capacity(planned) > _capacity(existing)
+    if old in ("enum", "set"):
+        have = list(getattr(existing, "enums", None) or getattr(existing, "values", ()) or ())
+        want = list(getattr(planned, "enums", None) or getattr(planned, "values", ()) or ())
+        return len(want) > len(have) and want[: len(have)] == have
+    if old == "integer":
+        (lo, hi), (lo2, hi2) = _int_range(existing), _int_range(planned)
+        return lo2 <= lo and hi2 >= hi and (lo2, hi2) != (lo, hi)
+    if old == "numeric":
+        (whole, frac), (whole2, frac2) = _digits(existing), _digits(planned)
+        return whole2 >= whole and frac2 >= frac and (whole2, frac2) != (whole, frac)
+    if old == "float":
+        return _float_bytes(planned) > _float_bytes(existing)
+    return _fraction_digits(planned) > _fraction_digits(existing)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -526,6 +526,85 @@ def test_a_changed_definition_is_announced_before_its_first_row(pg_db) -> None:
     ]
 
 
+def test_a_new_enum_label_is_announced_before_its_first_row(pg_db, pg_url: str) -> None:
+    """``ALTER TYPE … ADD VALUE`` sends no Relation message: the first row with the new label (in a plain
+    enum column or inside an enum array) makes the source read the type again and announce the table's
+    new definition before that row. Through the envelope into a PostgreSQL target, whose column is
+    ``varchar(longest label)``, the longer label widens the column and the row is applied."""
+    import psycopg
+    from psycopg import sql
+
+    from cdc.config import SinkConfig
+    from cdc.envelope import EnvelopeCodec
+    from connectors.sql.sink import SqlSink
+
+    slot = unique("slot")
+    with pg_db.connect() as conn:
+        conn.execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, m mood, ms mood[])")
+    src = _source(pg_db, slot)
+    src.open(None)
+    try:
+        with pg_db.connect() as conn:
+            conn.execute("INSERT INTO t VALUES (1, 'ok', '{sad}')")
+        items = _drain(src, _done(1))  # the labels are read now, before the new one exists
+        with pg_db.connect() as conn:
+            conn.execute("ALTER TYPE mood ADD VALUE 'exuberant'")
+            conn.execute("INSERT INTO t VALUES (2, 'sad', '{exuberant,ok}')")
+            conn.execute("INSERT INTO t VALUES (3, 'exuberant', NULL)")
+            conn.execute("UPDATE t SET m = 'ok' WHERE id = 3")
+        items += _drain(src, _done(3))
+    finally:
+        src.close()
+    first, later = ["SchemaChange", "c", "Checkpoint"], ["SchemaChange", "c", "Checkpoint", "c", "Checkpoint"]
+    assert _shape(items) == [*first, *later, "u", "Checkpoint"]
+    changes = [i for i in items if isinstance(i, SchemaChange)]
+    assert [(c.kind, c.schema.version, c.schema.column("m").enum_values) for c in changes] == [
+        ("CREATE", 1, ("sad", "ok")),
+        ("ALTER", 2, ("sad", "ok", "exuberant")),
+    ]
+    assert changes[1].schema.column("ms").enum_values == ("sad", "ok", "exuberant")
+    assert [e.after for e in _events(items)] == [
+        {"id": 1, "m": "ok", "ms": ["sad"]},
+        {"id": 2, "m": "sad", "ms": ["exuberant", "ok"]},
+        {"id": 3, "m": "exuberant", "ms": None},
+        {"id": 3, "m": "ok", "ms": None},
+    ]
+
+    target_db = unique()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target_db)))
+    target_url = pg_db.url.rsplit("/", 1)[0] + "/" + target_db
+    try:
+        codec = EnvelopeCodec("t")
+        sink = SqlSink(SinkConfig(name="replica", url=target_url, dead_letter_topic="dlq"))
+        sink.open()
+        try:
+            for item in items:  # through the wire form, as a Kafka consumer would get it
+                if isinstance(item, SchemaChange):
+                    sink.apply_schema(codec.decode_schema_change(codec.encode_schema_change(item)[1]))
+                    schema = item.schema
+                elif isinstance(item, ChangeEvent):
+                    wire = codec.decode(codec.encode_key(item, schema), codec.encode_value(item, schema))
+                    sink.write_batch("t", [wire], offset=SourceOffset(PgPosition(item.position.lsn), "streaming"))
+        finally:
+            sink.close()
+        with psycopg.connect(target_url) as conn:
+            assert conn.execute("SELECT id, m, ms FROM public.t ORDER BY id").fetchall() == [
+                (1, "ok", ["sad"]),
+                (2, "sad", ["exuberant", "ok"]),
+                (3, "ok", None),
+            ]
+            kinds = conn.execute(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'public.t'::regclass AND attname IN ('m', 'ms') ORDER BY attname"
+            ).fetchall()
+            assert kinds == [("m", "character varying(9)"), ("ms", "character varying(9)[]")]
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target_db)))
+
+
 @pytest.mark.parametrize("identity", ["DEFAULT", "FULL"])
 def test_target_keeps_an_unchanged_toast_value(pg_db, pg_url: str, identity: str) -> None:
     """12 KB incompressible, then an update of another column: through the envelope (as on Kafka) into

@@ -197,6 +197,34 @@ def test_add_column_evolution_never_drops(target: Target, sink: Any) -> None:
     assert read(sink, SIMPLE.table)
 
 
+@pytest.mark.parametrize("source", [MYSQL_SRC, PG_SRC], ids=["from-mysql", "from-postgresql"])
+def test_a_wider_source_column_widens_the_target_column(target: Target, sink: Any, source: dict[str, Any]) -> None:
+    """A longer VARCHAR, a larger integer and an enum with a new (longer) label: the target column takes
+    the new type (ALTER … TYPE / MODIFY), so the values that need it are applied, not refused."""
+
+    def mood(*labels: str) -> Column:
+        return col("mood", "ENUM", Logical.ENUM, enum_wire(labels), enum_values=labels)
+
+    v1 = schema_of(ID, NAME, QTY, mood("sad", "ok"))
+    create(sink, v1, source)
+    sink.write_batch("p", [ev("c", v1, None, {**row(1), "mood": "ok"}, source=source)])
+    wide_name = col("name", "VARCHAR(60)", Logical.STRING, string_wire(), length=60)
+    big_qty = col("qty", "BIGINT", Logical.INT64, int_wire(64))
+    v2 = schema_of(ID, wide_name, big_qty, mood("sad", "ok", "exuberant"), version=2)
+    create(sink, v2, source, kind="ALTER")
+    long_row = {"id": 2, "name": "n" * 60, "qty": 2**40, "mood": "exuberant"}
+    sink.write_batch("p", [ev("c", v2, None, long_row, source=source)])
+    assert read(sink, SIMPLE.table) == [(1, "n1", 10, "ok"), (2, "n" * 60, 2**40, "exuberant")]
+    if target.kind != "sqlite":  # SQLite holds any length in any column; nothing is altered there
+        info = column_info(sink, SIMPLE.table)
+        assert info["name"]["type"].length == 60
+        assert "BIGINT" in str(info["qty"]["type"]).upper()
+        assert info["id"]["nullable"] is False and info["name"]["nullable"] is True
+    # A narrower definition later (a replayed old version) narrows nothing.
+    create(sink, schema_of(ID, NAME, QTY, mood("sad", "ok"), version=3), source, kind="ALTER")
+    assert read(sink, SIMPLE.table)[1] == (2, "n" * 60, 2**40, "exuberant")
+
+
 def test_schema_evolution_none_creates_nothing(target: Target) -> None:
     sink = make_sink(target.url, schema_evolution="none")
     try:

@@ -474,3 +474,89 @@ def test_translate_mysql_and_sqlite_errors() -> None:
         conn.execute("SELECT * FROM missing")
     assert type(translate(info.value, sink="s", doing="d")) is SchemaError
     assert "password=***" in str(translate(RuntimeError("password=hunter2"), sink="s", doing="d"))
+
+
+def _widening_cases() -> list[tuple[Any, Any, bool]]:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql, postgresql
+
+    return [
+        # strings and binaries: longer, never shorter, never a fixed-width CHAR
+        (postgresql.VARCHAR(16), sa.VARCHAR(20), True),
+        (postgresql.VARCHAR(16), sa.VARCHAR(16), False),
+        (postgresql.VARCHAR(16), sa.VARCHAR(10), False),
+        (postgresql.VARCHAR(16), sa.Text(), True),
+        (postgresql.TEXT(), sa.VARCHAR(100), False),
+        (mysql.VARCHAR(10), mysql.VARCHAR(20), True),
+        (mysql.VARCHAR(20000), mysql.TEXT(), False),
+        (mysql.TEXT(), mysql.VARCHAR(20), False),
+        (mysql.TEXT(), mysql.MEDIUMTEXT(), True),
+        (mysql.LONGTEXT(), mysql.MEDIUMTEXT(), False),
+        (mysql.CHAR(10), mysql.CHAR(20), False),
+        (mysql.VARBINARY(10), mysql.VARBINARY(20), True),
+        (mysql.VARBINARY(10), mysql.BLOB(), True),
+        (mysql.VARBINARY(10), mysql.VARCHAR(20), False),
+        # integers: a range that contains the old one
+        (postgresql.INTEGER(), sa.BigInteger(), True),
+        (postgresql.BIGINT(), sa.Integer(), False),
+        (mysql.TINYINT(), mysql.SMALLINT(), True),
+        (mysql.INTEGER(unsigned=True), mysql.BIGINT(), True),
+        (mysql.INTEGER(unsigned=True), mysql.INTEGER(), False),
+        (mysql.INTEGER(), mysql.INTEGER(unsigned=True), False),
+        (postgresql.BIGINT(), sa.Numeric(20, 0), True),
+        (postgresql.BIGINT(), sa.Numeric(18, 0), False),
+        # numerics: no fewer digits on either side of the point
+        (postgresql.NUMERIC(12, 2), sa.Numeric(14, 2), True),
+        (postgresql.NUMERIC(12, 2), sa.Numeric(14, 4), True),
+        (postgresql.NUMERIC(12, 2), sa.Numeric(12, 4), False),
+        (postgresql.NUMERIC(12, 2), sa.Numeric(12, 2), False),
+        (postgresql.NUMERIC(12, 2), sa.Numeric(), True),
+        (postgresql.NUMERIC(), sa.Numeric(30, 2), False),
+        (mysql.DECIMAL(10, 2), mysql.DECIMAL(12, 2), True),
+        (postgresql.NUMERIC(12, 2), sa.BigInteger(), False),
+        # floats, fractional seconds, enum and set members (old ones first, in order)
+        (postgresql.REAL(), postgresql.DOUBLE_PRECISION(), True),
+        (mysql.DOUBLE(), mysql.FLOAT(), False),
+        (mysql.FLOAT(), mysql.DOUBLE(), True),
+        (postgresql.TIMESTAMP(precision=3), postgresql.TIMESTAMP(precision=6), True),
+        (postgresql.TIMESTAMP(precision=6), postgresql.TIMESTAMP(precision=3), False),
+        (postgresql.TIMESTAMP(precision=3), postgresql.TIMESTAMP(timezone=True, precision=6), False),
+        (mysql.DATETIME(fsp=0), mysql.DATETIME(fsp=6), True),
+        (mysql.TIMESTAMP(fsp=0), mysql.DATETIME(fsp=6), False),
+        (mysql.TIME(fsp=0), mysql.TIME(fsp=3), True),
+        (mysql.ENUM("a", "b"), mysql.ENUM("a", "b", "c"), True),
+        (mysql.ENUM("a", "b"), mysql.ENUM("b", "a", "c"), False),
+        (mysql.ENUM("a", "b"), mysql.ENUM("a"), False),
+        (mysql.SET("a", "b"), mysql.SET("a", "b", "c"), True),
+        (mysql.ENUM("a", "b"), mysql.VARCHAR(40), False),
+        (postgresql.ARRAY(postgresql.VARCHAR(3)), postgresql.ARRAY(sa.VARCHAR(9)), True),
+        (postgresql.ARRAY(postgresql.VARCHAR(9)), postgresql.ARRAY(sa.VARCHAR(3)), False),
+        (postgresql.ARRAY(postgresql.VARCHAR(3)), sa.VARCHAR(9), False),
+        # other kinds are never changed
+        (postgresql.INTEGER(), sa.VARCHAR(40), False),
+        (postgresql.JSONB(), sa.Text(), False),
+    ]
+
+
+def test_which_type_changes_widen_a_target_column() -> None:
+    from connectors.sql.types import widens
+
+    wrong = [(str(a), str(b), want) for a, b, want in _widening_cases() if widens(a, b) is not want]
+    assert wrong == []
+
+
+def test_alter_column_type_ddl_per_dialect() -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql, postgresql
+
+    from connectors.sql.ddl import AlterColumnType
+
+    table = sa.Table("t x", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), schema="shop")
+    column = sa.Column("na me", sa.VARCHAR(40), nullable=False, server_default=sa.text("'x'"))
+    assert str(AlterColumnType(table, column).compile(dialect=postgresql.dialect())) == (
+        'ALTER TABLE shop."t x" ALTER COLUMN "na me" TYPE VARCHAR(40)'
+    )
+    mysql_table = sa.Table("t x", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+    assert str(AlterColumnType(mysql_table, column).compile(dialect=mysql.dialect())) == (
+        "ALTER TABLE `t x` MODIFY COLUMN `na me` VARCHAR(40) NOT NULL DEFAULT 'x'"
+    )
