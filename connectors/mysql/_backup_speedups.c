@@ -9,6 +9,10 @@
  * row. It stops at the end of the rows (the EOF packet, consumed), at an error packet or a packet
  * of 16 MiB - 1 or more (left for the caller), after max_rows rows, or where the buffer ends in
  * the middle of a packet. A row that does not have the expected shape raises ValueError.
+ *
+ * hexmask has one byte per column: bit 1 writes the column in hex; bit 2 marks a DATE, DATETIME or
+ * TIMESTAMP column, whose zero or impossible values (year 0, month or day 0, a day past the end of
+ * its month: what PyMySQL returns as text) are counted in "suspect", the rows holding one.
  * tests/unit/test_backup_native.py compares it with the reference.
  */
 #define PY_SSIZE_T_CLEAN
@@ -19,7 +23,28 @@ enum { NEED_MORE = 0, END_OF_ROWS = 1, ERROR_PACKET = 2, LONG_PACKET = 3, MAX_RO
 
 static const char HEX[] = "0123456789ABCDEF";
 
-/* rows(buffer, start, columns, hexmask, max_rows) -> (end, lines, count, status, seq) */
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* Whether the text of a date or date-time value is not a real date: "YYYY-MM-DD..." with year 0, month
+   or day 0, or a day past the end of its month (anything else of another shape counts too). */
+static int bad_date(const unsigned char *v, Py_ssize_t len) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int at[] = {0, 1, 2, 3, 5, 6, 8, 9};
+    if (len < 10 || v[4] != '-' || v[7] != '-')
+        return 1;
+    for (int k = 0; k < 8; k++)
+        if (!is_digit(v[at[k]]))
+            return 1;
+    int y = (v[0] - '0') * 1000 + (v[1] - '0') * 100 + (v[2] - '0') * 10 + (v[3] - '0');
+    int m = (v[5] - '0') * 10 + (v[6] - '0');
+    int d = (v[8] - '0') * 10 + (v[9] - '0');
+    if (y == 0 || m < 1 || m > 12 || d < 1)
+        return 1;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d > days[m - 1] + (m == 2 && leap);
+}
+
+/* rows(buffer, start, columns, hexmask, max_rows) -> (end, lines, count, status, seq, suspect) */
 static PyObject *rows(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer in, mask;
@@ -43,7 +68,7 @@ static PyObject *rows(PyObject *self, PyObject *args) {
         goto done;
     unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
     unsigned char *op = o;
-    Py_ssize_t count = 0;
+    Py_ssize_t count = 0, suspect = 0;
     int status = NEED_MORE, seq = -1;
     for (;;) {
         if (count >= max_rows) {
@@ -70,6 +95,7 @@ static PyObject *rows(PyObject *self, PyObject *args) {
             status = ERROR_PACKET;
             break;
         }
+        int bad = 0;
         for (int c = 0; c < columns; c++) {
             if (c)
                 *op++ = '\t';
@@ -106,7 +132,9 @@ static PyObject *rows(PyObject *self, PyObject *args) {
             if (len > (uint64_t)(end - p))
                 goto malformed;
             const unsigned char *v = p, *vend = p + len;
-            if (hexmask[c]) {
+            if ((hexmask[c] & 2) && !bad)
+                bad = bad_date(v, (Py_ssize_t)len);
+            if (hexmask[c] & 1) {
                 for (; v < vend; v++) {
                     *op++ = HEX[*v >> 4];
                     *op++ = HEX[*v & 15];
@@ -133,10 +161,11 @@ static PyObject *rows(PyObject *self, PyObject *args) {
         seq = b[i + 3];
         i += 4 + size;
         count++;
+        suspect += bad;
     }
     if (_PyBytes_Resize(&out, op - o) < 0)
         goto done;
-    result = Py_BuildValue("(nNnii)", i, out, count, status, seq);
+    result = Py_BuildValue("(nNniin)", i, out, count, status, seq, suspect);
     goto done;
 malformed:
     Py_DECREF(out);

@@ -79,6 +79,8 @@ _PLAIN = frozenset(
     }
 )
 _TIME_TYPES = frozenset({"datetime", "timestamp", "time"})
+#: Column types a zero or impossible date can be stored in (``zero_date_handling``).
+_DATE_TYPES = frozenset({"date", "datetime", "timestamp"})
 
 
 def _load_speedups() -> Any:
@@ -215,7 +217,10 @@ class MySqlBackupSnapshot:
             progress = self._snapshot.progress
             for plan in ready:
                 progress.table = str(plan.table)
-                for chunk in _stream_lines(raw, plan, chunk_rows):
+                check = _zero_date_check(plan) if modes["zero_dates"] == "error" else None
+                for chunk, suspect in _stream_lines(raw, plan, chunk_rows):
+                    if check is not None and suspect != 0:
+                        check(chunk.text, suspect is None)
                     progress.rows += chunk.rows
                     yield [chunk]
                 progress.done.append(str(plan.table))
@@ -256,7 +261,7 @@ class _TablePlan:
         self.select = select  # the server builds each line
         self.native = native
         self.raw_select = ""  # the plain columns, for the compiled reader
-        self.hexmask = b""  # per column: 1 when it is read as hex
+        self.hexmask = b""  # per column: bit 1 when it is read as hex, bit 2 for a date (checked for zero dates)
 
     @classmethod
     def make(cls, raw: Any, change: SchemaChange, modes: dict[str, str]) -> _TablePlan | None:
@@ -300,7 +305,9 @@ class _TablePlan:
         native = {"columns": names, "types": columns, "encoding": str(raw.encoding), "modes": modes}
         plan = cls(change, select, native)
         plan.raw_select = f"SELECT {', '.join(_quote(n) for n in names)} FROM {source}"  # noqa: S608
-        plan.hexmask = bytes(1 if c["kind"] == "hex" else 0 for c in columns)
+        plan.hexmask = bytes(
+            (1 if c["kind"] == "hex" else 0) | (2 if c["data_type"] in _DATE_TYPES else 0) for c in columns
+        )
         return plan
 
 
@@ -309,27 +316,33 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _stream_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[NativeChunk]:
+def _stream_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple[NativeChunk, int | None]]:
     """The rows of ``plan``'s table as mysql-tsv lines, ``chunk_rows`` to a chunk, read straight off the
     connection: with the compiled reader from a plain SELECT of the columns (the lines are built from
     the text-protocol values, see ``_backup_speedups.c``), else from a SELECT in which the server builds
-    each line (one length-prefixed string per row packet). Both give the same bytes."""
+    each line (one length-prefixed string per row packet). Both give the same bytes.
+
+    With each chunk: how many of its rows may hold a zero or impossible date (the compiled reader
+    looks at the date columns), or None when the reader did not look."""
     from cdc.backup.create import NativeChunk
 
     compiled = _SPEEDUPS is not None
     raw.query(plan.raw_select if compiled else plan.select, unbuffered=True)  # sends it, reads the columns
     out = bytearray()
     rows = 0
+    suspect: int | None = 0
     reader = _compiled_rows if compiled else _server_lines
-    for lines, n in reader(raw, plan, chunk_rows):  # (a reader never yields past the end of a chunk)
+    for lines, n, bad in reader(raw, plan, chunk_rows):  # (a reader never yields past the end of a chunk)
         out += lines
         rows += n
+        suspect = None if suspect is None or bad is None else suspect + bad
         if rows == chunk_rows:
-            yield NativeChunk(plan.table, out, rows)
+            yield NativeChunk(plan.table, out, rows), suspect
             out = bytearray()
             rows = 0
+            suspect = 0
     if rows:
-        yield NativeChunk(plan.table, out, rows)
+        yield NativeChunk(plan.table, out, rows), suspect
 
 
 class _Packets:
@@ -388,21 +401,22 @@ def _is_end(payload: bytes) -> bool:
     return bool(payload) and payload[0] == 0xFE and len(payload) < 9
 
 
-def _compiled_rows(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple[bytes | bytearray, int]]:
-    """(lines, count) of a plain SELECT's rows, converted by the compiled reader a buffer at a time."""
+def _compiled_rows(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple[bytes | bytearray, int, int]]:
+    """(lines, count, rows that may hold a zero date) of a plain SELECT's rows, converted by the compiled
+    reader a buffer at a time."""
     assert _SPEEDUPS is not None
     convert = _SPEEDUPS.rows
     packets = _Packets(raw)
     columns = len(plan.hexmask)
     taken = 0
     while True:
-        end, lines, n, status, seq = convert(packets.buf, packets.pos, columns, plan.hexmask, chunk_rows - taken)
+        end, lines, n, status, seq, bad = convert(packets.buf, packets.pos, columns, plan.hexmask, chunk_rows - taken)
         packets.pos = end
         if seq >= 0:
             packets.seq = seq
         if n:
             taken = (taken + n) % chunk_rows
-            yield lines, n
+            yield lines, n, bad
         if status == _END_OF_ROWS:
             packets.end()
             return
@@ -411,13 +425,14 @@ def _compiled_rows(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tupl
             if status == _ERROR_PACKET:
                 packets.fail(payload)
             taken = (taken + 1) % chunk_rows
-            yield _row_line(payload, plan.hexmask), 1
+            yield _row_line(payload, plan.hexmask), 1, 1  # (a row of 16 MiB or more: not looked at)
         elif status == _NEED_MORE:
             packets.more()
 
 
-def _server_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple[bytes | bytearray, int]]:
-    """(lines, count) of a SELECT whose rows are one string each, the line the server built."""
+def _server_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple[bytes | bytearray, int, None]]:
+    """(lines, count, None: dates not looked at) of a SELECT whose rows are one string each, the line the
+    server built."""
     packets = _Packets(raw)
     taken = 0  # lines of the current chunk: no yield goes past its end
     while True:
@@ -438,7 +453,7 @@ def _server_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple
         packets.pos = i
         if n:
             taken = (taken + n) % chunk_rows
-            yield out, n
+            yield out, n, None
             continue
         if have - i < 4:
             packets.more()
@@ -454,14 +469,14 @@ def _server_lines(raw: Any, plan: _TablePlan, chunk_rows: int) -> Iterator[tuple
         if payload and payload[0] == 0xFF:
             packets.fail(payload)
         taken = (taken + 1) % chunk_rows
-        yield _line(payload) + b"\n", 1
+        yield _line(payload) + b"\n", 1, None
 
 
 def _row_line(payload: bytes, hexmask: bytes) -> bytes:
     """One text-protocol row as a mysql-tsv line: the Python reference of the compiled reader."""
     out: list[bytes] = []
     i = 0
-    for hexed in hexmask:
+    for bits in hexmask:
         f = payload[i]
         i += 1
         if f == 0xFB:
@@ -479,7 +494,7 @@ def _row_line(payload: bytes, hexmask: bytes) -> bytes:
         if len(value) != n:
             raise ValueError("a result row does not have the expected shape")
         i += n
-        if hexed:
+        if bits & 1:
             out.append(value.hex().upper().encode())
         else:
             out.append(value.replace(b"\\", b"\\\\").replace(b"\t", b"\\\t").replace(b"\n", b"\\n"))
@@ -590,6 +605,34 @@ def row_decoder(entry: TableEntry) -> Callable[[bytes], list[dict[str, Any]]]:
         return out
 
     return decode
+
+
+def _zero_date_check(plan: _TablePlan) -> Callable[[bytes | bytearray, bool], None] | None:
+    """Under ``zero_date_handling: error``: a check that a chunk of ``plan``'s table holds no zero or invalid
+    date (``0000-00-00``, ``2021-02-00``), which the initial snapshot and the binlog refuse; None for a table
+    without a date column. The lines are stored as the server gives them, so without it such a backup
+    would be taken and only its restore would stop.
+
+    The check reads the chunk as a restore would, which raises the snapshot's
+    :class:`~cdc.errors.DecodeError`, naming the column. It is called only for a chunk that may hold such
+    a date: the compiled reader looks at every date value as it builds the lines; without it (``scan``),
+    a chunk without ``0000-`` or ``-00`` in its bytes holds none."""
+    import orjson
+
+    from cdc.backup.format import TableEntry
+    from cdc.envelope import EnvelopeCodec
+    from connectors.mysql.snapshot import _ZERO_DATE_LOGICALS
+
+    if not any(c.logical in _ZERO_DATE_LOGICALS for c in plan.change.schema.columns):
+        return None
+    _, value = EnvelopeCodec("backup").encode_schema_change(plan.change)
+    decode = row_decoder(TableEntry(plan.table, orjson.loads(value), encoding=ENCODING, native=plan.native))
+
+    def check(text: bytes | bytearray, scan: bool) -> None:
+        if not scan or b"0000-" in text or b"-00" in text:
+            decode(bytes(text))
+
+    return check
 
 
 def _split_lines(text: bytes) -> list[bytes]:

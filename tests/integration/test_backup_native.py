@@ -622,7 +622,8 @@ def test_zero_dates_restore_into_mariadb_as_zero_date_handling_says(
     mysql_db: Any, mysql_url: str, tmp_path: Path, mode: str
 ) -> None:
     """A strict target refuses a LOAD DATA chunk holding zero dates; that chunk then goes through the
-    source's converters, so zero_date_handling decides: NULL or the epoch, or an error naming the column."""
+    source's converters, so zero_date_handling decides: NULL or the epoch. Under ``error`` the backup
+    itself stops, naming the column (as the snapshot and the binlog would), and leaves no backup."""
     from cdc.errors import DecodeError
 
     conn = mysql_db.connect()
@@ -636,14 +637,16 @@ def test_zero_dates_restore_into_mariadb_as_zero_date_handling_says(
         f"  zero_date_handling: {mode}\n"
     )
     config = _config(tmp_path / "cdc.yaml", "zero_my", source, 1000)
+    if mode == "error":
+        with pytest.raises(DecodeError, match=r"\.z\.d holds the zero or invalid date '0000-00-00'"):
+            create_backup(config, backup_id="z")
+        assert config.backups is not None
+        assert Catalog(config.backups.destination, None).entries() == []
+        return
     manifest = create_backup(config, backup_id="z")
     assert [t.encoding for t in manifest.tables] == ["mysql-tsv"]
     table = f"{mysql_db.name}.z"
     with _fresh_mysql(mysql_url) as target:
-        if mode == "error":
-            with pytest.raises(DecodeError, match=r"\.z\.d holds the zero or invalid date '0000-00-00'"):
-                restore(config, manifest.id, target, until=Until.parse("backup"), tables=[table])
-            return
         result = restore(config, manifest.id, target, until=Until.parse("backup"), tables=[table])
         assert result.loaded_rows == 2 and result.native == []  # loaded, but not as stored
         rows = _my_rows(target, "z")

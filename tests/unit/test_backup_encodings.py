@@ -229,7 +229,7 @@ def test_the_compiled_line_builder_writes_what_the_reference_writes(
     buf, pos, status = stream[: len(stream) * cut // 40], 0, 0
     rest = stream[len(buf) :]
     for _ in range(200):
-        end, lines, n, status, _seq = convert(buf, pos, 3, mask, max_rows)
+        end, lines, n, status, _seq, _suspect = convert(buf, pos, 3, mask, max_rows)
         assert n <= max_rows and lines.count(b"\n") == n
         got.append(lines)
         pos = end
@@ -239,6 +239,48 @@ def test_the_compiled_line_builder_writes_what_the_reference_writes(
             buf, pos, rest = buf[pos:] + rest, 0, b""
     assert status == 1 and pos == len(buf)
     assert b"".join(got) == b"".join(expected)
+
+
+def _real_date(text: bytes) -> bool:
+    """What PyMySQL reads as a date (the reference of the compiled reader's date check)."""
+    import datetime
+    import re
+
+    if not re.fullmatch(rb"\d{4}-\d{2}-\d{2}", text[:10]):
+        return False
+    try:
+        datetime.date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+_DATES = st.one_of(
+    st.none(),
+    st.builds(
+        lambda y, m, d, rest: b"%04d-%02d-%02d%s" % (y, m, d, rest),
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.sampled_from([b"", b" 00:00:00", b" 23:59:59.999999"]),
+    ),
+    st.binary(max_size=12),
+)
+
+
+@pytest.mark.skipif(mysql_backup._SPEEDUPS is None, reason="the compiled line builder is not built")
+@given(st.lists(st.tuples(_DATES, _VALUES), max_size=20))
+def test_the_compiled_line_builder_counts_the_rows_holding_a_zero_or_impossible_date(
+    rows: list[tuple[bytes | None, bytes | None]],
+) -> None:
+    assert mysql_backup._SPEEDUPS is not None
+    mask = b"\x02\x00"  # a date column, then another one (not looked at)
+    payloads = [_lenenc(d) + _lenenc(v) for d, v in rows]
+    stream = b"".join(_packet(k + 2, p) for k, p in enumerate(payloads)) + _packet(len(rows) + 2, b"\xfe\0\0\2\0")
+    _end, lines, n, status, _seq, suspect = mysql_backup._SPEEDUPS.rows(stream, 0, 2, mask, 100)
+    assert status == 1 and n == len(rows)
+    assert lines == b"".join(mysql_backup._row_line(p, mask) for p in payloads)  # the date bit writes nothing
+    assert suspect == sum(1 for d, _ in rows if d is not None and not _real_date(d))
 
 
 @pytest.mark.skipif(mysql_backup._SPEEDUPS is None, reason="the compiled line builder is not built")
