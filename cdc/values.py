@@ -77,12 +77,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from cdc.errors import DecodeError
 from cdc.events import Wire
 
 __all__ = [
+    "DATE_NEGATIVE_INFINITY_DAYS",
+    "DATE_POSITIVE_INFINITY_DAYS",
+    "TIMESTAMP_NEGATIVE_INFINITY_US",
+    "TIMESTAMP_POSITIVE_INFINITY_US",
     "BigintUnsignedHandling",
     "BinaryHandling",
     "Converter",
@@ -97,9 +101,11 @@ __all__ = [
     "bits_wire",
     "bool_wire",
     "bytes_wire",
+    "civil_from_days",
     "converter_from_wire",
     "converter_to_wire",
     "date_wire",
+    "days_from_civil",
     "decimal_wire",
     "decode_binary_string",
     "decode_decimal_string",
@@ -252,6 +258,41 @@ class Geometry(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 # Schema builders
 # ---------------------------------------------------------------------------------------------
+
+#: Debezium's MicroTimestamp for ``timestamp 'infinity'`` / ``'-infinity'`` (pgjdbc's PGStatement values).
+TIMESTAMP_POSITIVE_INFINITY_US: Final = 9_223_372_036_825_200_000
+TIMESTAMP_NEGATIVE_INFINITY_US: Final = -9_223_372_036_832_400_000
+#: Debezium's io.debezium.time.Date for ``date 'infinity'`` / ``'-infinity'``: the epoch days of its
+#: ``POSITIVE_INFINITY_LOCAL_DATE`` -5877611-06-21 and ``NEGATIVE_INFINITY_LOCAL_DATE`` -5877611-06-22
+#: (PostgreSQL's INT32_MAX / INT32_MIN days since 2000-01-01, moved to 1970 in 32-bit arithmetic).
+DATE_POSITIVE_INFINITY_DAYS: Final = -2_147_472_692
+DATE_NEGATIVE_INFINITY_DAYS: Final = -2_147_472_691
+
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date; ``year`` is astronomical (1 BC is 0)."""
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        raise ValueError("not a date")
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
+
+
+def civil_from_days(days: int) -> tuple[int, int, int]:
+    """The inverse of :func:`days_from_civil`: ``(astronomical year, month, day)``."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
 
 _INT_TYPES = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
 

@@ -80,7 +80,9 @@ Notes on the choices:
 * **Refused values** (:class:`ValueRejected`): a string or binary value longer than the target
   column; a decimal with more integer or fractional digits than the target (PostgreSQL and
   MySQL would round); NaN or infinity where the target has none (MySQL; NaN in SQLite, which
-  stores it as NULL); a date or datetime before year 1000 into MySQL from a non-MySQL source
+  stores it as NULL); an infinite date or timestamp, or one before year 1 or after 9999, into
+  anything but PostgreSQL (which takes them as its own text: ``infinity``, ``0044-03-15 BC``);
+  a date or datetime before year 1000 into MySQL from a non-MySQL source
   (MySQL's documented range); a fractional second finer than the target column's precision; a
   time outside the target's range; a NUL character in PostgreSQL text; an ENUM or SET value
   that is not a member; a bit string longer than the column.
@@ -116,9 +118,14 @@ from sqlalchemy.types import TypeEngine, UserDefinedType
 from cdc.errors import SchemaError
 from cdc.events import Column, Logical, TableSchema, Wire
 from cdc.values import (
+    DATE_NEGATIVE_INFINITY_DAYS,
+    DATE_POSITIVE_INFINITY_DAYS,
+    TIMESTAMP_NEGATIVE_INFINITY_US,
+    TIMESTAMP_POSITIVE_INFINITY_US,
     BinaryHandling,
     PgInterval,
     SemanticName,
+    civil_from_days,
     converter_from_wire,
     decode_binary_string,
     decode_decimal_string,
@@ -507,7 +514,8 @@ def _decoder(column: Column, options: TargetOptions, adapt: Convert | None) -> C
     then ``adapt`` a non-None result."""
     decode = _special_decoder(column, options)
     if decode is None:
-        return _fast(column.wire, converter_from_wire(column.wire), adapt)
+        fast = _fast(column.wire, converter_from_wire(column.wire), adapt)
+        return _pg_beyond_python(column.wire, fast) if options.dialect == "postgresql" else fast
     if adapt is None:
         return decode
 
@@ -560,6 +568,92 @@ def _special_decoder(column: Column, options: TargetOptions) -> Convert | None:
 
         return from_binary_text
     return None
+
+
+_US_PER_DAY = 86_400_000_000
+#: Epoch days and microseconds of the dates and times Python holds (years 1 to 9999).
+_PY_DAYS = (
+    date(1, 1, 1).toordinal() - date(1970, 1, 1).toordinal(),
+    date(9999, 12, 31).toordinal() - date(1970, 1, 1).toordinal(),
+)
+_PY_MICROS = (_PY_DAYS[0] * _US_PER_DAY, (_PY_DAYS[1] + 1) * _US_PER_DAY - 1)
+_ZONED_FAR = re.compile(r"([+-]?\d{4,})-(\d{2})-(\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?Z")
+
+
+def _pg_date_text(days: int) -> str:
+    """PostgreSQL's text of a date outside Python's years (``0044-03-15 BC``, ``10000-01-01``)."""
+    year, month, day = civil_from_days(days)
+    if year > 0:
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    return f"{1 - year:04d}-{month:02d}-{day:02d} BC"
+
+
+def _pg_timestamp_text(micros: int, zone: str) -> str:
+    days, us = divmod(micros, _US_PER_DAY)
+    seconds, fraction = divmod(us, 1_000_000)
+    clock = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{fraction:06d}{zone}"
+    date_text = _pg_date_text(days)
+    if date_text.endswith(" BC"):
+        return f"{date_text[:-3]} {clock} BC"
+    return f"{date_text} {clock}"
+
+
+def _pg_beyond_python(wire: Wire, convert: Convert) -> Convert:
+    """For a PostgreSQL target, ``convert`` with the dates and timestamps PostgreSQL has and Python does not:
+    ``infinity`` and ``-infinity`` (Debezium's sentinel values of them) and years before 1 or after 9999
+    (BC dates). They are bound as PostgreSQL's own text of them, which the server reads into the column;
+    every other value goes to ``convert``. Other targets refuse them (``convert`` raises)."""
+    name = wire.name
+    if wire.type == "int32" and name in (SemanticName.DATE, SemanticName.CONNECT_DATE):
+        low, high = _PY_DAYS
+
+        def date_value(value: Any) -> Any:
+            if type(value) is int and not low <= value <= high:
+                if value == DATE_POSITIVE_INFINITY_DAYS:
+                    return "infinity"
+                if value == DATE_NEGATIVE_INFINITY_DAYS:
+                    return "-infinity"
+                return _pg_date_text(value)
+            return convert(value)
+
+        return date_value
+    if wire.type == "int64" and name in (
+        SemanticName.TIMESTAMP,
+        SemanticName.CONNECT_TIMESTAMP,
+        SemanticName.MICRO_TIMESTAMP,
+    ):
+        per_us = 1 if name == SemanticName.MICRO_TIMESTAMP else 1000  # (the others count milliseconds)
+        low, high = _PY_MICROS[0] // per_us, _PY_MICROS[1] // per_us
+        positive, negative = TIMESTAMP_POSITIVE_INFINITY_US // per_us, TIMESTAMP_NEGATIVE_INFINITY_US // per_us
+
+        def timestamp_value(value: Any) -> Any:
+            if type(value) is int and not low <= value <= high:
+                if value == positive:
+                    return "infinity"
+                if value == negative:
+                    return "-infinity"
+                return _pg_timestamp_text(value * per_us, "")
+            return convert(value)
+
+        return timestamp_value
+    if wire.type == "string" and name == SemanticName.ZONED_TIMESTAMP:
+
+        def zoned_value(value: Any) -> Any:
+            if value in ("infinity", "-infinity"):
+                return value
+            if type(value) is str and (value[:1] in ("-", "+") or value.startswith("0000-")):  # years < 1, > 9999
+                far = _ZONED_FAR.fullmatch(value)
+                if far is not None:
+                    year, month, day, clock, fraction = far.groups()
+                    y = int(year)
+                    zoned = f"{clock}{fraction or ''}+00"
+                    if y > 0:
+                        return f"{y:04d}-{month}-{day} {zoned}"
+                    return f"{1 - y:04d}-{month}-{day} {zoned} BC"
+            return convert(value)
+
+        return zoned_value
+    return convert
 
 
 #: Decimal arithmetic without rounding limits (the default context keeps 28 digits).

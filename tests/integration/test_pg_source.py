@@ -605,6 +605,75 @@ def test_a_new_enum_label_is_announced_before_its_first_row(pg_db, pg_url: str) 
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target_db)))
 
 
+@pytest.mark.parametrize("copy_threshold", [1, 10_000], ids=["copy", "insert"])
+def test_infinite_and_bc_dates_reach_a_postgresql_target_unchanged(pg_db, pg_url: str, copy_threshold: int) -> None:
+    """``infinity``, ``-infinity``, BC and five-digit years in date, timestamp(3), timestamp(6) and timestamptz
+    columns: captured (Debezium's sentinels and representations), through the envelope and the SQL sink
+    (COPY batches and row statements) into a PostgreSQL target, they read back as the source has them."""
+    import psycopg
+    from psycopg import sql
+
+    from cdc.config import SinkConfig
+    from cdc.envelope import EnvelopeCodec
+    from connectors.sql.sink import SqlSink
+
+    slot = unique("slot")
+    values = [
+        ("'infinity'", "'infinity'", "'infinity'", "'infinity'"),
+        ("'-infinity'", "'-infinity'", "'-infinity'", "'-infinity'"),
+        ("'0044-03-15 BC'", "'0044-03-15 10:11:12.5 BC'", "'0044-03-15 10:11:12.123456 BC'", "'0001-01-01 BC+00'"),
+        ("'10000-01-01'", "'10000-01-01 00:00:00'", "'10000-01-01 00:00:00.000001'", "'10000-01-01 12:00+00'"),
+        ("'2024-02-29'", "'2024-02-29 12:00:00.5'", "'2024-02-29 12:00:00.000007'", "'2024-02-29 12:00:00+00'"),
+        ("NULL", "NULL", "NULL", "NULL"),
+    ]
+    columns = "d date, t3 timestamp(3), t6 timestamp(6), tz timestamptz"
+    select = "SELECT id, d::text, t3::text, t6::text, tz::text FROM {} ORDER BY id"
+    with pg_db.connect() as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute(f"CREATE TABLE t (id int PRIMARY KEY, {columns})")
+    src = _source(pg_db, slot)
+    src.open(None)
+    try:
+        with pg_db.connect() as conn:
+            rows = ", ".join(f"({i}, {', '.join(v)})" for i, v in enumerate(values, 1))
+            conn.execute(f"INSERT INTO t VALUES {rows}")
+        items = _drain(src, _done(len(values)))
+        with pg_db.connect() as conn:
+            conn.execute("SET TIME ZONE 'UTC'")
+            want = conn.execute(select.format("t")).fetchall()
+    finally:
+        src.close()
+
+    target_db = unique()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target_db)))
+    target_url = pg_db.url.rsplit("/", 1)[0] + "/" + target_db
+    try:
+        codec = EnvelopeCodec("t")
+        config = SinkConfig(name="replica", url=target_url, dead_letter_topic="dlq")
+        sink = SqlSink(config, copy_threshold=copy_threshold)
+        sink.open()
+        try:
+            batch = []
+            for item in items:  # through the wire form, as a Kafka consumer would get it
+                if isinstance(item, SchemaChange):
+                    sink.apply_schema(codec.decode_schema_change(codec.encode_schema_change(item)[1]))
+                    schema = item.schema
+                elif isinstance(item, ChangeEvent):
+                    batch.append(codec.decode(codec.encode_key(item, schema), codec.encode_value(item, schema)))
+            sink.write_batch("t", batch, offset=SourceOffset(PgPosition(items[-1].offset.position.lsn), "streaming"))
+        finally:
+            sink.close()
+        with psycopg.connect(target_url) as conn:
+            conn.execute("SET TIME ZONE 'UTC'")
+            got = conn.execute(select.format("public.t")).fetchall()
+        assert got == want
+        assert want[0][1:] == ("infinity",) * 4 and want[2][1] == "0044-03-15 BC"
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target_db)))
+
+
 @pytest.mark.parametrize("identity", ["DEFAULT", "FULL"])
 def test_target_keeps_an_unchanged_toast_value(pg_db, pg_url: str, identity: str) -> None:
     """12 KB incompressible, then an update of another column: through the envelope (as on Kafka) into

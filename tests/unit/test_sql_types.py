@@ -418,6 +418,50 @@ def test_values_that_fit_are_not_refused() -> None:
     assert convert(d, "sqlite", P, "1234.5") == "1234.50"
 
 
+def test_infinite_and_bc_dates_go_to_postgresql_as_its_own_text() -> None:
+    """PostgreSQL holds what Python's date and datetime do not: Debezium's infinity sentinels and years
+    before 1 (BC) or after 9999 bind as PostgreSQL's text of them; other targets refuse them."""
+    from cdc.values import (
+        DATE_NEGATIVE_INFINITY_DAYS,
+        DATE_POSITIVE_INFINITY_DAYS,
+        TIMESTAMP_NEGATIVE_INFINITY_US,
+        TIMESTAMP_POSITIVE_INFINITY_US,
+        days_from_civil,
+    )
+
+    day = col("d", "date", Logical.DATE, date_wire(ADAPTIVE_US))
+    micro = col("t", "timestamp(6)", Logical.TIMESTAMP, timestamp_wire(6, ADAPTIVE_US), precision=6)
+    milli = col("t", "timestamp(3)", Logical.TIMESTAMP, timestamp_wire(3, TimePrecision.ADAPTIVE), precision=3)
+    zoned = col("z", "timestamptz", Logical.TIMESTAMPTZ, zoned_timestamp_wire())
+    bc = days_from_civil(-43, 3, 15)  # 44 BC
+    cases = [
+        (day, DATE_POSITIVE_INFINITY_DAYS, "infinity"),
+        (day, DATE_NEGATIVE_INFINITY_DAYS, "-infinity"),
+        (day, bc, "0044-03-15 BC"),
+        (day, days_from_civil(0, 12, 31), "0001-12-31 BC"),
+        (day, days_from_civil(10000, 1, 1), "10000-01-01"),
+        (micro, TIMESTAMP_POSITIVE_INFINITY_US, "infinity"),
+        (micro, TIMESTAMP_NEGATIVE_INFINITY_US, "-infinity"),
+        (micro, bc * 86_400_000_000 + 3_723_000_001, "0044-03-15 01:02:03.000001 BC"),
+        (milli, TIMESTAMP_POSITIVE_INFINITY_US // 1000, "infinity"),
+        (milli, TIMESTAMP_NEGATIVE_INFINITY_US // 1000, "-infinity"),
+        (milli, bc * 86_400_000 + 500, "0044-03-15 00:00:00.500000 BC"),
+        (zoned, "infinity", "infinity"),
+        (zoned, "-infinity", "-infinity"),
+        (zoned, "-0043-03-15T10:00:00.25Z", "0044-03-15 10:00:00.25+00 BC"),
+        (zoned, "0000-01-01T00:00:00Z", "0001-01-01 00:00:00+00 BC"),
+        (zoned, "+10000-01-01T00:00:00Z", "10000-01-01 00:00:00+00"),
+    ]
+    assert [convert(c, "postgresql", P, v) for c, v, _ in cases] == [want for _, _, want in cases]
+    # the values Python holds still bind as Python values
+    assert convert(day, "postgresql", P, 0) == date(1970, 1, 1)
+    assert convert(micro, "postgresql", P, 1) == datetime(1970, 1, 1, 0, 0, 0, 1)
+    assert convert(zoned, "postgresql", P, "2024-02-29T18:29:59.5Z") == datetime(2024, 2, 29, 18, 29, 59, 500000, UTC)
+    for c, v, _ in cases:  # MySQL has no such values
+        with pytest.raises((DecodeError, types().ValueRejected)):
+            convert(c, "mysql", P, v)
+
+
 # ---------------------------------------------------------------------------------------------
 # connectors.sql.errors: driver errors by code, never by message
 # ---------------------------------------------------------------------------------------------
