@@ -30,7 +30,10 @@ same arguments finishes it and gives the same result:
    position a replay goes by is the event's own for MySQL, the binlog position; for PostgreSQL it
    is its transaction's commit LSN, :class:`PgCommitPosition`, see :data:`REPLAY_POSITION`: an
    event is in the backup exactly when its transaction committed before the backup's consistent
-   point.) Events are
+   point.) The schema history's definitions after the backup's position are applied first; a
+   replayed row with columns that neither the backup's definition nor those have (a PostgreSQL
+   transaction that altered the table before the backup's point and committed after it) takes the
+   latest earlier definition that has them. Events are
    applied per partition in order, with the next offset of every partition stored with the rows
    (pipeline key ``restore:<id>``). Where it stops:
 
@@ -102,7 +105,7 @@ from cdc.errors import (
     TargetValueError,
     TransientError,
 )
-from cdc.events import ChangeEvent, Op, TableId
+from cdc.events import ChangeEvent, Op, SchemaChange, TableId
 from cdc.positions import MySqlPosition, PgPosition, Position, SourceOffset, parse_lsn
 
 if TYPE_CHECKING:
@@ -592,6 +595,8 @@ class _Replay:
         self.backup_position = restore.manifest.position
         self.cut: Position | None = None
         self.cut_txn: str | None = None
+        self._known: dict[TableId, frozenset[str]] = {}  # the columns of each table's definition applied last
+        self._early: dict[TableId, list[SchemaChange]] = {}  # definitions placed before the backup's position
 
     # helpers ---------------------------------------------------------------------------------
 
@@ -837,13 +842,14 @@ class _Replay:
 
         history = KafkaSchemaHistory(self.factory, self.prefix, self.r.codec).load()
         for entry in self.r.entries:
-            self.sink.apply_schema(entry.schema(self.r.codec))
+            self._apply_schema(entry.schema(self.r.codec))
         until = self.r.until.position if self.r.until is not None else None
         for change in history:
             if not self.r.includes(change.schema.table) or change.position is None:
                 continue
             try:
                 if change.position < self.backup_position:
+                    self._early.setdefault(change.schema.table, []).append(change)
                     continue
                 if self.cut is not None and change.position >= self.cut:
                     continue
@@ -851,7 +857,29 @@ class _Replay:
                     continue
             except TypeError:
                 continue
-            self.sink.apply_schema(change)
+            self._apply_schema(change)
+
+    def _apply_schema(self, change: SchemaChange) -> None:
+        self.sink.apply_schema(change)
+        self._known[change.schema.table] = frozenset(change.schema.column_names)
+
+    def _catch_up(self, event: ChangeEvent) -> None:
+        """Apply the definition a replayed row needs when the backup's does not have its columns.
+
+        A PostgreSQL transaction can change a table (``ALTER TABLE … ADD COLUMN``) and write rows before
+        the backup's consistent point and commit after it. Its rows are replayed (they are placed by
+        their commit), but its definition is placed by the change that announced it, before the backup's
+        position, and the backup's own definition (read in the snapshot, where that transaction had not
+        committed) lacks the new columns. Such a row takes the latest earlier definition that has them."""
+        table = event.table
+        image = event.after if event.after is not None else event.before
+        known = self._known.get(table)
+        if image is None or known is None or image.keys() <= known:
+            return
+        for change in reversed(self._early.get(table, ())):
+            if image.keys() <= frozenset(change.schema.column_names):
+                self._apply_schema(change)
+                return
 
     def _apply(self, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int]) -> None:
         r = self.r
@@ -876,6 +904,8 @@ class _Replay:
                 offsets[(msg.topic, msg.partition)] = msg.offset + 1
                 event = self._decode(msg)
                 if event is not None and keep(event):
+                    if self._early:
+                        self._catch_up(event)
                     events.append(event)
             if offsets:
                 self.sink.write_batch(r.key, events, partitions=offsets)

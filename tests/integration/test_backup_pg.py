@@ -537,11 +537,15 @@ def test_restore_to_the_end_replays_everything(scenario: Scenario, pg_db: Any) -
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("ddl", [False, True], ids=["rows", "ddl-and-rows"])
 def test_a_transaction_open_across_the_consistent_point_is_replayed_not_lost(
-    pg_url: str, kafka_bootstrap: str, pg_db: Any, tmp_path: Path
+    pg_url: str, kafka_bootstrap: str, pg_db: Any, tmp_path: Path, ddl: bool
 ) -> None:
     """A transaction whose change comes before the backup's consistent point but whose commit comes after
     it is not in the backup, so the replay must apply it: events are placed by their commit LSN.
+    With ``ddl`` that transaction also adds a column to another table and writes a row with it: the
+    backup's definition lacks the column (the snapshot did not see the commit), the row is replayed,
+    and so is the definition it needs, although that was announced before the consistent point.
 
     PostgreSQL's slot becomes consistent in steps driven by running-transactions records (a CHECKPOINT
     writes one): transactions running when the slot was created must end (A), then those running at
@@ -561,6 +565,8 @@ def test_a_transaction_open_across_the_consistent_point_is_replayed_not_lost(
         conns.append(setup)
         setup.execute("CREATE TABLE t (id integer PRIMARY KEY, v text NOT NULL)")
         setup.execute("INSERT INTO t VALUES (0, 'initial')")
+        setup.execute("CREATE TABLE u (id integer PRIMARY KEY, v text NOT NULL)")
+        setup.execute("INSERT INTO u VALUES (0, 'initial')")
         # no heartbeats: their little transactions would be running transactions too
         config = load_config(_write_config(tmp_path / "cdc.yaml", name, url, kafka_bootstrap, heartbeat_ms=0))
         pipeline = _Pipeline(config)
@@ -593,6 +599,9 @@ def test_a_transaction_open_across_the_consistent_point_is_replayed_not_lost(
         time.sleep(0.5)
         c.execute("BEGIN")
         c.execute("INSERT INTO t VALUES (3, 'c')")
+        if ddl:  # (u, not t: B's row lock on t would make the ALTER wait for B)
+            c.execute("ALTER TABLE u ADD COLUMN w text")
+            c.execute("INSERT INTO u VALUES (3, 'c', 'w3')")
         row = c.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
         assert row is not None
         c_change_before = parse_lsn(str(row[0]))  # C's change lies before this
@@ -614,7 +623,7 @@ def test_a_transaction_open_across_the_consistent_point_is_replayed_not_lost(
         path, _ = catalog.load(manifest.id)
         from cdc.backup.format import iter_rows
 
-        (entry,) = manifest.tables
+        entry = next(e for e in manifest.tables if e.table.table == "t")
         in_backup = sorted(int(r["id"]) for _, rows in iter_rows(path, manifest, entry, None) for r in rows)
         if in_backup == [0, 1, 2, 3]:
             pytest.skip("other sessions' transactions kept the slot from becoming consistent while C was open")
@@ -628,6 +637,12 @@ def test_a_transaction_open_across_the_consistent_point_is_replayed_not_lost(
         result = restore(config, manifest.id, pg_db.url)
         assert _target_rows_t(pg_db.url) == {0: "initial", 1: "a", 2: "b", 3: "c"}
         assert result.replay == "latest" and result.replayed >= 1
+        if ddl:
+            u = next(e for e in manifest.tables if e.table.table == "u")
+            assert "w" not in u.schema().schema.column_names  # the backup's definition lacks it
+            with _pg(pg_db.url) as conn:
+                rows = conn.execute("SELECT id, v, w FROM public.u ORDER BY id").fetchall()
+            assert rows == [(0, "initial", None), (3, "c", "w3")]
     finally:
         if pipeline is not None:
             pipeline.halt.set()
