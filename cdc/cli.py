@@ -13,6 +13,7 @@ import atexit
 import gc
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cdc import __version__
-from cdc.errors import CdcError, redact
+from cdc.errors import CdcError, ConfigError, redact
 
 if TYPE_CHECKING:
     from cdc.config import Config
@@ -115,6 +116,9 @@ def entry() -> None:
 # Verbs
 # ---------------------------------------------------------------------------------------------
 
+#: ``cdc run --instance``: a Kafka ``group.instance.id`` part (Kafka allows more; this keeps names plain).
+_INSTANCE = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
 _CONFIG = click.option(
     "-c",
     "--config",
@@ -140,8 +144,16 @@ def _setup_logging(config: Config, debug: bool) -> None:
 @cli.command()
 @_CONFIG
 @click.option("--only", metavar="PART", help="Run one part: 'source' or 'sink:NAME'.")
+@click.option(
+    "--instance",
+    metavar="ID",
+    envvar="CDC_INSTANCE_ID",
+    help="A name for this process, unique among the processes of this config (e.g. a pod name): its sinks "
+    "join their Kafka groups as static members, so a restart takes the partitions back at once instead of "
+    "waiting out the killed process's session. [env: CDC_INSTANCE_ID]",
+)
 @click.pass_context
-def run(ctx: click.Context, config_path: Path, only: str | None) -> None:
+def run(ctx: click.Context, config_path: Path, only: str | None, instance: str | None) -> None:
     """Run the pipeline: source capture, bus, sinks and the metrics endpoint.
 
     Resumes where it stopped. SIGTERM or SIGINT flushes, records positions and exits 0.
@@ -149,12 +161,14 @@ def run(ctx: click.Context, config_path: Path, only: str | None) -> None:
     from cdc.metrics import Metrics
     from cdc.pipeline import Pipeline
 
+    if instance is not None and not _INSTANCE.fullmatch(instance):
+        raise ConfigError([f"--instance {instance[:60]!r}: use 1-200 letters, digits, '.', '_' or '-'"])
     config = _load(config_path)
     _setup_logging(config, ctx.obj["debug"])
     metrics = Metrics(config.name)
     server = metrics.serve(config.metrics.listen) if config.metrics.enabled else None
     display = _SnapshotDisplay(config.name)
-    pipeline = Pipeline(config, only=only, metrics=metrics, on_snapshot=display.update)
+    pipeline = Pipeline(config, only=only, metrics=metrics, on_snapshot=display.update, instance=instance)
 
     def _stop(signum: int, _frame: Any) -> None:
         pipeline.stop()

@@ -267,10 +267,13 @@ class SourceWorker(Worker):
 class SinkWorker(Worker):
     """One sink applying the pipeline's Kafka topics (``cdc run --only sink:NAME``)."""
 
-    def __init__(self, config: Config, sink_config: SinkConfig, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, config: Config, sink_config: SinkConfig, metrics: Metrics | None = None, instance: str | None = None
+    ) -> None:
         self.config = config
         self.sink_config = sink_config
         self.metrics = metrics
+        self.instance = instance
         self.component = f"sink:{sink_config.name}"
         self.runner: KafkaSinkRunner | None = None
         self._seen_applied = 0
@@ -298,6 +301,7 @@ class SinkWorker(Worker):
             on_error=sc.on_error,
             dead_letter_topic=sc.dead_letter_topic,
             batch_size=sc.batch_size,
+            instance=self.instance,
         )
         self._seen_applied = self._seen_dead = 0
         self._seen_by = {}
@@ -421,7 +425,8 @@ class Pipeline:
     Contract: :meth:`run` blocks until :meth:`stop` is called (then it returns after a graceful
     shutdown, within about :data:`SHUTDOWN_BUDGET_S` seconds) or until a worker fails terminally
     (then it stops the others and raises that error). ``only`` is ``None`` (everything),
-    ``"source"`` or ``"sink:NAME"``.
+    ``"source"`` or ``"sink:NAME"``. ``instance`` (``cdc run --instance``) makes each sink's consumer a
+    static member of its group, named ``<instance>.<sink>``.
     """
 
     def __init__(
@@ -431,6 +436,7 @@ class Pipeline:
         only: str | None = None,
         metrics: Metrics | None = None,
         on_snapshot: Callable[[dict[str, Any] | None], None] | None = None,
+        instance: str | None = None,
     ) -> None:
         from cdc.config import KafkaBusConfig
 
@@ -460,7 +466,7 @@ class Pipeline:
                 names = [wanted]
             elif only is not None:
                 names = []
-            workers.extend(SinkWorker(config, config.sink(n), metrics) for n in names)
+            workers.extend(SinkWorker(config, config.sink(n), metrics, instance) for n in names)
         self.workers = workers
 
     def stop(self) -> None:

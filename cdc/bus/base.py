@@ -222,8 +222,14 @@ class ClientFactory(ABC):
         group_id: str | None,
         read_committed: bool = False,
         max_poll_records: int = 5000,
+        group_instance_id: str | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> Consumer: ...
+    ) -> Consumer:
+        """A consumer, in group ``group_id`` (None: no group, partitions are assigned by hand). With
+        ``group_instance_id`` it is a static member (KIP-345): a process that restarts with the same id
+        takes its partitions back at once, without a rebalance and without waiting for the session of
+        its killed predecessor to expire; a member that stops does not leave the group (its partitions
+        move after the session timeout). Two live consumers with one id fence each other."""
 
     @abstractmethod
     def admin(self) -> Admin: ...

@@ -205,6 +205,7 @@ class _Consumer(Consumer):
             raise translate(exc, "creating a Kafka consumer") from exc
         self._assigning = False
         self._pending_seeks: dict[TopicPartition, int] = {}
+        self._sought: dict[TopicPartition, int] = {}  # the last seek per partition (see position)
 
     def subscribe(
         self,
@@ -269,6 +270,7 @@ class _Consumer(Consumer):
         return out
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
+        self._sought[partition] = offset
         if self._assigning:
             self._pending_seeks[partition] = offset
             return
@@ -311,8 +313,16 @@ class _Consumer(Consumer):
         return out
 
     def position(self, partition: TopicPartition) -> int:
-        got = self._c.position([CKTopicPartition(*partition)])
-        return int(got[0].offset)
+        """The offset of the next record to read, as kafka-python gives it. librdkafka knows it only once a
+        record was read (before that, and on an empty partition, it says OFFSET_INVALID): then it is
+        the offset last sought, or the beginning for a seek to it or none."""
+        got = int(self._c.position([CKTopicPartition(*partition)])[0].offset)
+        if got >= 0:
+            return got
+        sought = self._sought.get(partition)
+        if sought is not None and sought >= 0:
+            return sought
+        return self.beginning_offsets([partition])[partition]
 
     def beginning_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         out = {}
@@ -442,11 +452,13 @@ class ConfluentFactory(ClientFactory):
         group_id: str | None,
         read_committed: bool = False,
         max_poll_records: int = 5000,
+        group_instance_id: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Consumer:
         config: dict[str, Any] = {
             **self._common,
             "group.id": group_id or "cdc-unassigned",
+            **({"group.instance.id": group_instance_id} if group_instance_id else {}),
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",

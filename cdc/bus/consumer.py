@@ -74,8 +74,10 @@ class KafkaSinkRunner:
         on_error: str = "dead_letter",
         dead_letter_topic: str | None = None,
         batch_size: int = 5000,
+        instance: str | None = None,
     ) -> None:
         self.settings = settings
+        self.instance = instance  # ``cdc run --instance``: this process's static group membership
         self.pipeline = pipeline
         self.prefix = prefix
         self.sink_name = sink_name
@@ -103,7 +105,10 @@ class KafkaSinkRunner:
         self.sink.open()
         self._catch_up_schemas()
         consumer = self._factory.consumer(
-            group_id=self.group, read_committed=self.settings.exactly_once, max_poll_records=self.batch_size
+            group_id=self.group,
+            read_committed=self.settings.exactly_once,
+            max_poll_records=self.batch_size,
+            group_instance_id=f"{self.instance}.{self.sink_name}" if self.instance else None,
         )
         pattern = rf"{re.escape(self.prefix)}\..+"
         consumer.subscribe(pattern=pattern, on_assign=self._on_assign, on_revoke=self._on_revoke)

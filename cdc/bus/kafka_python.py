@@ -375,11 +375,13 @@ class KafkaPythonFactory(ClientFactory):
         group_id: str | None,
         read_committed: bool = False,
         max_poll_records: int = 5000,
+        group_instance_id: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Consumer:
         config: dict[str, Any] = {
             **self._common,
             "group_id": group_id,
+            "group_instance_id": group_instance_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "isolation_level": "read_committed" if read_committed else "read_uncommitted",

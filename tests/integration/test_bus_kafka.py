@@ -273,3 +273,43 @@ def test_a_record_the_broker_refuses_fails_its_batch(kafka_bootstrap: str, kafka
             time.sleep(0.05)
     assert after.size == 1
     producer.close()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_the_position_of_an_unread_partition_is_where_it_was_sought(
+    kafka_bootstrap: str, kafka_prefix: str, client: str
+) -> None:
+    """Before a record is read (and on an empty partition) the position is the offset sought, with both
+    clients: a reader that loops "while position < end" ends at once on an empty partition (a sink's
+    schema catch-up waited its full minute there with confluent-kafka)."""
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, client=client)
+    factory = client_factory(settings, client_id="cdc-tests-position")
+    topic = f"{kafka_prefix}.position"
+    admin = factory.admin()
+    try:
+        admin.create_topics([TopicSpec(topic, partitions=2)])
+    finally:
+        admin.close()
+    producer = factory.producer()
+    try:
+        producer.send(topic, b"k", b"v", producer.batch())
+        producer.flush(30)
+    finally:
+        producer.close()
+    reader = factory.consumer(group_id=None, read_committed=True)
+    try:
+        tps = [(topic, 0), (topic, 1)]
+        reader.assign(tps)
+        for tp in tps:
+            reader.seek(tp, 0)
+        ends = reader.end_offsets(tps)
+        assert sorted(ends.values()) == [0, 1]  # one record, in one of the two partitions
+        (empty,) = [tp for tp in tps if ends[tp] == 0]
+        assert reader.position(empty) == 0  # nothing to read there, and the position says so
+        deadline = time.monotonic() + 30
+        while any(reader.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, [reader.position(tp) for tp in tps]
+            reader.poll(100, 0.5)
+        assert {tp: reader.position(tp) for tp in tps} == ends
+    finally:
+        reader.close()

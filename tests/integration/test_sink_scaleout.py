@@ -6,6 +6,10 @@ source (``cdc verify``).
 
 MariaDB → Kafka (6 partitions per table) → PostgreSQL; the source in one ``cdc run --only source``
 process, each sink a ``cdc run --only sink:replica`` process of the same config (one group).
+
+A sink run with ``--instance`` is a static group member: killed and started again under the same
+name, it takes its partitions back without a rebalance, long before the killed process's session
+would have expired.
 """
 
 from __future__ import annotations
@@ -75,16 +79,20 @@ def _count_partitions(assignment: Any) -> int:
     raise AssertionError(f"cannot read a member assignment of type {type(assignment).__name__}")
 
 
-def _members(bootstrap: str, group: str) -> dict[str, int] | None:
-    """Member id → number of partitions assigned, as the group coordinator describes a stable group
-    (None while it rebalances)."""
+def _describe(bootstrap: str, group: str) -> dict[str, Any]:
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cdc-tests-scaleout")
     try:
-        desc = admin.describe_groups([group])[group]
+        return dict(admin.describe_groups([group])[group])
     finally:
         admin.close()
+
+
+def _members(bootstrap: str, group: str) -> dict[str, int] | None:
+    """Member id → number of partitions assigned, as the group coordinator describes a stable group
+    (None while it rebalances)."""
+    desc = _describe(bootstrap, group)
     if desc.get("group_state") != "Stable":
         return None
     return {m["member_id"]: _count_partitions(m["member_assignment"]) for m in desc["members"]}
@@ -211,3 +219,82 @@ def test_three_sinks_in_one_group_keep_per_key_order_across_rebalances(
     src.close()
     assert (int(count), int(total)) == (int(expected[0]), int(expected[1]))
     assert int(hot) > 100, "the hot keys were updated through every rebalance"
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
+def test_a_static_member_killed_and_restarted_takes_its_partitions_back_without_a_rebalance(
+    mysql_db: Any, pg_db: Any, kafka_bootstrap: str, kafka_prefix: str, tmp_path: Path, client: str
+) -> None:
+    """``cdc run --only sink:replica --instance a``, killed with SIGKILL and started again with the same
+    instance: the group stays stable with one member, ``a.replica``, now the new process, which applies
+    new rows. The session timeout is 45 s; without ``--instance`` the new process's join would wait that
+    long for the killed member to expire."""
+    conn = mysql_db.connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE items (id BIGINT PRIMARY KEY, name VARCHAR(40), version INT NOT NULL)")
+        cur.execute("INSERT INTO items VALUES (1, 'first', 0)")
+    name = f"static_{mysql_db.name}"
+    config = tmp_path / "cdc.yaml"
+    config.write_text(
+        f"name: {name}\n"
+        f"source:\n  type: mysql\n  url: {mysql_db.server_url}\n  server_id: {random.randint(10_000, 4_000_000)}\n"
+        f"  tables: ['{mysql_db.name}.*']\n"
+        f"bus:\n  type: kafka\n  bootstrap_servers: {kafka_bootstrap}\n  topic_prefix: {kafka_prefix}\n"
+        f"  partitions: 2\n  client: {client}\n"
+        + (
+            "  properties: {session_timeout_ms: 45000, heartbeat_interval_ms: 3000}\n"
+            if client == "kafka-python"
+            else "  properties: {session.timeout.ms: 45000, heartbeat.interval.ms: 3000}\n"
+        )
+        + f"sinks:\n  - name: replica\n    url: {pg_db.url}\n    batch_size: 200\n"
+        "metrics:\n  enabled: false\n"
+    )
+    schema = mysql_db.name
+    group = f"cdc.{name}.replica"
+    source = CdcRun(config, "--only", "source", name="source")
+    log = tmp_path / "sinks.log"
+    sinks: list[subprocess.Popen[bytes]] = []
+
+    def applied(row_id: int) -> bool:
+        with pg_db.connect() as pg:
+            if pg.execute("SELECT to_regclass(%s)", (f'"{schema}".items',)).fetchone()[0] is None:
+                return False
+            return pg.execute(f'SELECT 1 FROM "{schema}".items WHERE id = %s', (row_id,)).fetchone() is not None
+
+    def static_members() -> list[tuple[str, str | None]]:
+        desc = _describe(kafka_bootstrap, group)
+        if desc.get("group_state") != "Stable":
+            return []
+        return [(str(m["member_id"]), m.get("group_instance_id")) for m in desc["members"]]
+
+    try:
+        sinks.append(sink_process(config, log, instance="a"))
+        wait_for(lambda: applied(1), 120, "the first row in the target", source)
+        wait_for(lambda: len(static_members()) == 1, 60, "one stable member", source)
+        ((before, instance),) = static_members()
+        assert instance == "a.replica"
+        sinks[0].kill()
+        sinks[0].wait(30)
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO items VALUES (2, 'second', 0)")
+        sinks.append(sink_process(config, log, instance="a"))
+        # well within the 45 s session: the new process holds the partitions and applies the new row
+        try:
+            wait_for(lambda: applied(2), 20, "the row written after the kill, applied by the restarted member", source)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- sinks ---\n{log.read_text()[-4000:]}\n{static_members()}") from None
+        ((after, instance),) = static_members()
+        assert instance == "a.replica" and after != before
+        assert sinks[1].poll() is None, log.read_text()[-3000:]
+    finally:
+        conn.close()
+        for p in sinks:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in sinks:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if source.alive():
+            source.stop(signal.SIGTERM)

@@ -27,16 +27,18 @@ def cdc(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> 
 
 
 def sink_process(
-    config: Path, log: Path, failpoint: str | None = None, sink: str = "replica"
+    config: Path, log: Path, failpoint: str | None = None, sink: str = "replica", instance: str | None = None
 ) -> subprocess.Popen[bytes]:
     """``cdc run -c CONFIG --only sink:SINK`` in the background, its output appended to ``log``; with
-    ``failpoint`` (``name:N``, see cdc/failpoints.py) it SIGKILLs itself there."""
+    ``failpoint`` (``name:N``, see cdc/failpoints.py) it SIGKILLs itself there; with ``instance``, as
+    ``--instance INSTANCE`` (a static group member)."""
     env = {k: v for k, v in os.environ.items() if k != "CDC_FAILPOINTS"}
     if failpoint:
         env["CDC_FAILPOINTS"] = failpoint
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "cdc", "run", "-c", str(config), "--only", f"sink:{sink}"],
+            [sys.executable, "-m", "cdc", "run", "-c", str(config), "--only", f"sink:{sink}"]
+            + (["--instance", instance] if instance else []),
             cwd=ROOT,
             stdout=out,
             stderr=out,
