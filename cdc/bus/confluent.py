@@ -41,6 +41,11 @@ def translate(exc: BaseException, what: str) -> CdcError:
             return ConnectError(f"{what}: no Kafka broker answers at the configured bootstrap servers")
         if err.retriable() or err.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT):
             return ConnectionLostError(text)
+        if err.code() == KafkaError.FENCED_INSTANCE_ID or "same group.instance.id" in err.str():
+            return TerminalError(
+                f"{what}: another consumer joined the group with this process's group.instance.id",
+                hint="give every `cdc run` process of this config its own --instance (CDC_INSTANCE_ID)",
+            )
         return TerminalError(text)
     return TerminalError(f"{what}: {type(exc).__name__}: {exc}")
 

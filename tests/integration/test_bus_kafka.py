@@ -3,6 +3,7 @@ no loss (and, with exactly-once, no duplicate) when the producing process is kil
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -313,3 +314,37 @@ def test_the_position_of_an_unread_partition_is_where_it_was_sought(
         assert {tp: reader.position(tp) for tp in tps} == ends
     finally:
         reader.close()
+
+
+def test_a_static_member_fenced_by_a_second_one_stops_with_the_reason(kafka_bootstrap: str, kafka_prefix: str) -> None:
+    """Two live consumers with one group.instance.id (two ``cdc run --instance X``): with confluent-kafka
+    the older one is fenced, and its next poll is a terminal error that says why. (kafka-python does not
+    tell the fenced consumer; the sink's stored offsets still refuse a batch behind them.)"""
+    from cdc.errors import TerminalError
+
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, client="confluent-kafka")
+    factory = client_factory(settings, client_id="cdc-tests-fence")
+    topic, group = f"{kafka_prefix}.fence", f"{kafka_prefix}.fence-group"
+    admin = factory.admin()
+    try:
+        admin.create_topics([TopicSpec(topic, partitions=1)])
+    finally:
+        admin.close()
+    first = factory.consumer(group_id=group, group_instance_id="twice.replica")
+    second = factory.consumer(group_id=group, group_instance_id="twice.replica")
+    try:
+        for consumer in (first, second):
+            consumer.subscribe(pattern=topic)
+            deadline = time.monotonic() + 30
+            while not consumer.assignment():
+                assert time.monotonic() < deadline, "no assignment"
+                consumer.poll(10, 0.5)
+        with pytest.raises(TerminalError) as info:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                first.poll(10, 0.5)
+        assert "group.instance.id" in str(info.value) and "--instance" in (info.value.hint or "")
+    finally:
+        for consumer in (first, second):
+            with contextlib.suppress(Exception):
+                consumer.close()
