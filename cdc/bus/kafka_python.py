@@ -52,6 +52,11 @@ def translate(exc: BaseException, what: str) -> CdcError:
         return PermissionDeniedError(text)
     if isinstance(exc, (kerrors.KafkaTimeoutError, kerrors.KafkaConnectionError)) or getattr(exc, "retriable", False):
         return ConnectionLostError(text)
+    if isinstance(exc, kerrors.FencedInstanceIdError):  # (kafka-python reports it at the next commit, not in poll)
+        return TerminalError(
+            f"{what}: another consumer joined the group with this process's group.instance.id",
+            hint="give every `cdc run` process of this config its own --instance (CDC_INSTANCE_ID)",
+        )
     return TerminalError(text)
 
 

@@ -316,15 +316,19 @@ def test_the_position_of_an_unread_partition_is_where_it_was_sought(
         reader.close()
 
 
-def test_a_static_member_fenced_by_a_second_one_stops_with_the_reason(kafka_bootstrap: str, kafka_prefix: str) -> None:
-    """Two live consumers with one group.instance.id (two ``cdc run --instance X``): with confluent-kafka
-    the older one is fenced, and its next poll is a terminal error that says why. (kafka-python does not
-    tell the fenced consumer; the sink's stored offsets still refuse a batch behind them.)"""
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_static_member_fenced_by_a_second_one_stops_with_the_reason(
+    kafka_bootstrap: str, kafka_prefix: str, client: str
+) -> None:
+    """Two live consumers with one group.instance.id (two ``cdc run --instance X``): the older one is
+    fenced, and gets a terminal error that says why: with confluent-kafka from its next poll, with
+    kafka-python (which goes on fetching) from its next offset commit, which a sink makes after its
+    batches."""
     from cdc.errors import TerminalError
 
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, client="confluent-kafka")
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, client=client)
     factory = client_factory(settings, client_id="cdc-tests-fence")
-    topic, group = f"{kafka_prefix}.fence", f"{kafka_prefix}.fence-group"
+    topic, group = f"{kafka_prefix}.fence-{client}", f"{kafka_prefix}.fence-group-{client}"
     admin = factory.admin()
     try:
         admin.create_topics([TopicSpec(topic, partitions=1)])
@@ -343,6 +347,7 @@ def test_a_static_member_fenced_by_a_second_one_stops_with_the_reason(kafka_boot
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 first.poll(10, 0.5)
+                first.commit({(topic, 0): 0})
         assert "group.instance.id" in str(info.value) and "--instance" in (info.value.hint or "")
     finally:
         for consumer in (first, second):
