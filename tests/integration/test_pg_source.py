@@ -5,10 +5,12 @@ a dropped slot failing closed, ``check`` and ``status``."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import string
 import time
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -86,6 +88,55 @@ def _slot_row(pg_db, slot: str) -> tuple[int | None, bool] | None:
     if row is None:
         return None
     return (parse_lsn(row[0]) if row[0] else None), bool(row[1])
+
+
+@contextlib.contextmanager
+def _target_database(pg_db, pg_url: str) -> Iterator[str]:
+    """The URL of a new, empty database beside the test's, for the SQL sink to write to; dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = unique()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield pg_db.url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _apply_through_the_wire(
+    target_url: str, items: list, *, one_batch: bool = False, copy_threshold: int | None = None
+) -> list[tuple[ChangeEvent, ChangeEvent | None]]:
+    """Apply the source's items with the SQL sink in their wire form, as a Kafka consumer gets them:
+    schema changes as they come, each row change in its own batch (or all of them in one). Returns each
+    change with what the envelope made of it."""
+    from cdc.config import SinkConfig
+    from cdc.envelope import EnvelopeCodec
+    from connectors.sql.sink import SqlSink
+
+    codec = EnvelopeCodec("t")
+    config = SinkConfig(name="replica", url=target_url, dead_letter_topic="dlq")
+    sink = SqlSink(config) if copy_threshold is None else SqlSink(config, copy_threshold=copy_threshold)
+    sink.open()
+    pairs: list[tuple[ChangeEvent, ChangeEvent | None]] = []
+    try:
+        for item in items:
+            if isinstance(item, SchemaChange):
+                sink.apply_schema(codec.decode_schema_change(codec.encode_schema_change(item)[1]))
+                schema = item.schema
+            elif isinstance(item, ChangeEvent):
+                wire = codec.decode(codec.encode_key(item, schema), codec.encode_value(item, schema))
+                pairs.append((item, wire))
+                if not one_batch:
+                    sink.write_batch("t", [wire], offset=SourceOffset(PgPosition(item.position.lsn), "streaming"))
+        if one_batch:
+            offset = SourceOffset(PgPosition(items[-1].offset.position.lsn), "streaming")
+            sink.write_batch("t", [wire for _, wire in pairs], offset=offset)
+    finally:
+        sink.close()
+    return pairs
 
 
 def test_insert_update_delete_truncate_envelopes(pg_db) -> None:
@@ -532,11 +583,6 @@ def test_a_new_enum_label_is_announced_before_its_first_row(pg_db, pg_url: str) 
     new definition before that row. Through the envelope into a PostgreSQL target, whose column is
     ``varchar(longest label)``, the longer label widens the column and the row is applied."""
     import psycopg
-    from psycopg import sql
-
-    from cdc.config import SinkConfig
-    from cdc.envelope import EnvelopeCodec
-    from connectors.sql.sink import SqlSink
 
     slot = unique("slot")
     with pg_db.connect() as conn:
@@ -571,24 +617,8 @@ def test_a_new_enum_label_is_announced_before_its_first_row(pg_db, pg_url: str) 
         {"id": 3, "m": "ok", "ms": None},
     ]
 
-    target_db = unique()
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target_db)))
-    target_url = pg_db.url.rsplit("/", 1)[0] + "/" + target_db
-    try:
-        codec = EnvelopeCodec("t")
-        sink = SqlSink(SinkConfig(name="replica", url=target_url, dead_letter_topic="dlq"))
-        sink.open()
-        try:
-            for item in items:  # through the wire form, as a Kafka consumer would get it
-                if isinstance(item, SchemaChange):
-                    sink.apply_schema(codec.decode_schema_change(codec.encode_schema_change(item)[1]))
-                    schema = item.schema
-                elif isinstance(item, ChangeEvent):
-                    wire = codec.decode(codec.encode_key(item, schema), codec.encode_value(item, schema))
-                    sink.write_batch("t", [wire], offset=SourceOffset(PgPosition(item.position.lsn), "streaming"))
-        finally:
-            sink.close()
+    with _target_database(pg_db, pg_url) as target_url:
+        _apply_through_the_wire(target_url, items)
         with psycopg.connect(target_url) as conn:
             assert conn.execute("SELECT id, m, ms FROM public.t ORDER BY id").fetchall() == [
                 (1, "ok", ["sad"]),
@@ -600,9 +630,6 @@ def test_a_new_enum_label_is_announced_before_its_first_row(pg_db, pg_url: str) 
                 "WHERE attrelid = 'public.t'::regclass AND attname IN ('m', 'ms') ORDER BY attname"
             ).fetchall()
             assert kinds == [("m", "character varying(9)"), ("ms", "character varying(9)[]")]
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target_db)))
 
 
 @pytest.mark.parametrize("copy_threshold", [1, 10_000], ids=["copy", "insert"])
@@ -611,11 +638,6 @@ def test_infinite_and_bc_dates_reach_a_postgresql_target_unchanged(pg_db, pg_url
     columns: captured (Debezium's sentinels and representations), through the envelope and the SQL sink
     (COPY batches and row statements) into a PostgreSQL target, they read back as the source has them."""
     import psycopg
-    from psycopg import sql
-
-    from cdc.config import SinkConfig
-    from cdc.envelope import EnvelopeCodec
-    from connectors.sql.sink import SqlSink
 
     slot = unique("slot")
     values = [
@@ -644,34 +666,13 @@ def test_infinite_and_bc_dates_reach_a_postgresql_target_unchanged(pg_db, pg_url
     finally:
         src.close()
 
-    target_db = unique()
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target_db)))
-    target_url = pg_db.url.rsplit("/", 1)[0] + "/" + target_db
-    try:
-        codec = EnvelopeCodec("t")
-        config = SinkConfig(name="replica", url=target_url, dead_letter_topic="dlq")
-        sink = SqlSink(config, copy_threshold=copy_threshold)
-        sink.open()
-        try:
-            batch = []
-            for item in items:  # through the wire form, as a Kafka consumer would get it
-                if isinstance(item, SchemaChange):
-                    sink.apply_schema(codec.decode_schema_change(codec.encode_schema_change(item)[1]))
-                    schema = item.schema
-                elif isinstance(item, ChangeEvent):
-                    batch.append(codec.decode(codec.encode_key(item, schema), codec.encode_value(item, schema)))
-            sink.write_batch("t", batch, offset=SourceOffset(PgPosition(items[-1].offset.position.lsn), "streaming"))
-        finally:
-            sink.close()
+    with _target_database(pg_db, pg_url) as target_url:
+        _apply_through_the_wire(target_url, items, one_batch=True, copy_threshold=copy_threshold)
         with psycopg.connect(target_url) as conn:
             conn.execute("SET TIME ZONE 'UTC'")
             got = conn.execute(select.format("public.t")).fetchall()
         assert got == want
         assert want[0][1:] == ("infinity",) * 4 and want[2][1] == "0044-03-15 BC"
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target_db)))
 
 
 @pytest.mark.parametrize("identity", ["DEFAULT", "FULL"])
@@ -679,11 +680,6 @@ def test_target_keeps_an_unchanged_toast_value(pg_db, pg_url: str, identity: str
     """12 KB incompressible, then an update of another column: through the envelope (as on Kafka) into
     the SQL sink's PostgreSQL target, the large value is kept under both replica identities."""
     import psycopg
-    from psycopg import sql
-
-    from cdc.config import SinkConfig
-    from cdc.envelope import EnvelopeCodec
-    from connectors.sql.sink import SqlSink
 
     slot = unique("slot")
     big = _incompressible(12 * 1024, 11)
@@ -703,27 +699,8 @@ def test_target_keeps_an_unchanged_toast_value(pg_db, pg_url: str, identity: str
     update = _events(items)[1]
     assert update.op is Op.UPDATE and (update.unchanged == frozenset({"body"})) is (identity == "DEFAULT")
 
-    target_db = unique()
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target_db)))
-    target_url = pg_db.url.rsplit("/", 1)[0] + "/" + target_db
-    try:
-        codec = EnvelopeCodec("t")
-        sink = SqlSink(SinkConfig(name="replica", url=target_url, dead_letter_topic="dlq"))
-        sink.open()
-        try:
-            for item in items:  # through the wire form, as a Kafka consumer would get it
-                if isinstance(item, SchemaChange):
-                    sink.apply_schema(codec.decode_schema_change(codec.encode_schema_change(item)[1]))
-                    schema = item.schema
-                elif isinstance(item, ChangeEvent):
-                    wire = codec.decode(codec.encode_key(item, schema), codec.encode_value(item, schema))
-                    assert wire is not None and wire.unchanged == item.unchanged
-                    sink.write_batch("t", [wire], offset=SourceOffset(PgPosition(item.position.lsn), "streaming"))
-        finally:
-            sink.close()
+    with _target_database(pg_db, pg_url) as target_url:
+        for item, wire in _apply_through_the_wire(target_url, items):
+            assert wire is not None and wire.unchanged == item.unchanged
         with psycopg.connect(target_url) as conn:
             assert conn.execute("SELECT id, title, body FROM public.doc").fetchall() == [(1, "second", big)]
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target_db)))
