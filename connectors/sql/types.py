@@ -580,22 +580,46 @@ _PY_MICROS = (_PY_DAYS[0] * _US_PER_DAY, (_PY_DAYS[1] + 1) * _US_PER_DAY - 1)
 _ZONED_FAR = re.compile(r"([+-]?\d{4,})-(\d{2})-(\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?Z")
 
 
+def _pg_ymd(days: int) -> tuple[str, bool]:
+    """``YYYY-MM-DD`` of epoch days as PostgreSQL writes it, and whether it is BC (year 0 is 1 BC)."""
+    year, month, day = civil_from_days(days)
+    bc = year <= 0
+    return f"{(1 - year) if bc else year:04d}-{month:02d}-{day:02d}", bc
+
+
 def _pg_date_text(days: int) -> str:
     """PostgreSQL's text of a date outside Python's years (``0044-03-15 BC``, ``10000-01-01``)."""
-    year, month, day = civil_from_days(days)
-    if year > 0:
-        return f"{year:04d}-{month:02d}-{day:02d}"
-    return f"{1 - year:04d}-{month:02d}-{day:02d} BC"
+    text, bc = _pg_ymd(days)
+    return f"{text} BC" if bc else text
 
 
-def _pg_timestamp_text(micros: int, zone: str) -> str:
+def _pg_timestamp_text(micros: int) -> str:
+    """PostgreSQL's text of a timestamp outside Python's years."""
     days, us = divmod(micros, _US_PER_DAY)
     seconds, fraction = divmod(us, 1_000_000)
-    clock = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{fraction:06d}{zone}"
-    date_text = _pg_date_text(days)
-    if date_text.endswith(" BC"):
-        return f"{date_text[:-3]} {clock} BC"
-    return f"{date_text} {clock}"
+    day, bc = _pg_ymd(days)
+    text = f"{day} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{fraction:06d}"
+    return f"{text} BC" if bc else text
+
+
+def _beyond(
+    bounds: tuple[int, int], infinities: tuple[int, int], text: Callable[[int], str], convert: Convert
+) -> Convert:
+    """``convert``, except for an integer outside ``bounds``: ``infinities`` (positive, negative) become
+    ``infinity`` and ``-infinity``, any other one ``text`` of it."""
+    low, high = bounds
+    positive, negative = infinities
+
+    def value(v: Any) -> Any:
+        if type(v) is int and not low <= v <= high:
+            if v == positive:
+                return "infinity"
+            if v == negative:
+                return "-infinity"
+            return text(v)
+        return convert(v)
+
+    return value
 
 
 def _pg_beyond_python(wire: Wire, convert: Convert) -> Convert:
@@ -605,37 +629,17 @@ def _pg_beyond_python(wire: Wire, convert: Convert) -> Convert:
     every other value goes to ``convert``. Other targets refuse them (``convert`` raises)."""
     name = wire.name
     if wire.type == "int32" and name in (SemanticName.DATE, SemanticName.CONNECT_DATE):
-        low, high = _PY_DAYS
-
-        def date_value(value: Any) -> Any:
-            if type(value) is int and not low <= value <= high:
-                if value == DATE_POSITIVE_INFINITY_DAYS:
-                    return "infinity"
-                if value == DATE_NEGATIVE_INFINITY_DAYS:
-                    return "-infinity"
-                return _pg_date_text(value)
-            return convert(value)
-
-        return date_value
+        infinities = (DATE_POSITIVE_INFINITY_DAYS, DATE_NEGATIVE_INFINITY_DAYS)
+        return _beyond(_PY_DAYS, infinities, _pg_date_text, convert)
     if wire.type == "int64" and name in (
         SemanticName.TIMESTAMP,
         SemanticName.CONNECT_TIMESTAMP,
         SemanticName.MICRO_TIMESTAMP,
     ):
         per_us = 1 if name == SemanticName.MICRO_TIMESTAMP else 1000  # (the others count milliseconds)
-        low, high = _PY_MICROS[0] // per_us, _PY_MICROS[1] // per_us
-        positive, negative = TIMESTAMP_POSITIVE_INFINITY_US // per_us, TIMESTAMP_NEGATIVE_INFINITY_US // per_us
-
-        def timestamp_value(value: Any) -> Any:
-            if type(value) is int and not low <= value <= high:
-                if value == positive:
-                    return "infinity"
-                if value == negative:
-                    return "-infinity"
-                return _pg_timestamp_text(value * per_us, "")
-            return convert(value)
-
-        return timestamp_value
+        bounds = (_PY_MICROS[0] // per_us, _PY_MICROS[1] // per_us)
+        infinities = (TIMESTAMP_POSITIVE_INFINITY_US // per_us, TIMESTAMP_NEGATIVE_INFINITY_US // per_us)
+        return _beyond(bounds, infinities, lambda v: _pg_timestamp_text(v * per_us), convert)
     if wire.type == "string" and name == SemanticName.ZONED_TIMESTAMP:
 
         def zoned_value(value: Any) -> Any:
