@@ -98,6 +98,20 @@ def _members(bootstrap: str, group: str) -> dict[str, int] | None:
     return {m["member_id"]: _count_partitions(m["member_assignment"]) for m in desc["members"]}
 
 
+def _stop_all(sinks: list[subprocess.Popen[bytes]], source: CdcRun) -> None:
+    """SIGTERM every sink process still running (SIGKILL after 20 s), then the source."""
+    for p in sinks:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in sinks:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if source.alive():
+        source.stop(signal.SIGTERM)
+
+
 TRIGGER = """
 CREATE TABLE {schema}.regressions (id bigint, old_version int, new_version int, at timestamptz DEFAULT now());
 CREATE FUNCTION {schema}.no_going_back() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -196,16 +210,7 @@ def test_three_sinks_in_one_group_keep_per_key_order_across_rebalances(
             raise AssertionError(f"{exc}\n{json.dumps(last)[:3000]}") from None
     finally:
         writer.stop.set()
-        for p in sinks:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in sinks:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if source.alive():
-            source.stop(signal.SIGTERM)
+        _stop_all(sinks, source)
     assert changes == 6
     with pg_db.connect() as pg:
         regressions = pg.execute(f'SELECT id, old_version, new_version FROM "{schema}".regressions').fetchall()
@@ -288,13 +293,4 @@ def test_a_static_member_killed_and_restarted_takes_its_partitions_back_without_
         assert sinks[1].poll() is None, log.read_text()[-3000:]
     finally:
         conn.close()
-        for p in sinks:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in sinks:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if source.alive():
-            source.stop(signal.SIGTERM)
+        _stop_all(sinks, source)
