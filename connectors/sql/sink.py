@@ -793,13 +793,8 @@ class SqlSink(Sink):
             comment=have.get("comment") if self.dialect == "mysql" else None,
         )
         was = have["type"]
-        try:
-            if self.dialect == "postgresql":  # a failed statement would abort the transaction
-                with conn.begin_nested():
-                    conn.execute(AlterColumnType(target.table, column))
-            else:  # MySQL commits DDL implicitly; a failed one changes nothing
-                conn.execute(AlterColumnType(target.table, column))
-        except sa_exc.DBAPIError as exc:
+        refused = self._refused_ddl(conn, AlterColumnType(target.table, column))
+        if refused is not None:
             log.warning(
                 "sink %s: the target refused to widen column %s of %s to %s (%s); it stays %s, and values that do "
                 "not fit it are refused",
@@ -807,7 +802,7 @@ class SqlSink(Sink):
                 name,
                 target.label,
                 type_,
-                type(exc.orig).__name__,
+                type(refused.orig).__name__,
                 was,
             )
             return
@@ -824,25 +819,35 @@ class SqlSink(Sink):
         table = target.table
         default = _server_default(default_sql, type_)
         if default is not None:
-            try:
-                column = sa.Column(name, type_, nullable=True, server_default=default)
-                if self.dialect == "postgresql":  # a failed statement would abort the transaction
-                    with conn.begin_nested():
-                        conn.execute(AddColumn(table, column))
-                else:  # MySQL commits DDL implicitly (no savepoint survives it); a failed one changes nothing
-                    conn.execute(AddColumn(table, column))
+            refused = self._refused_ddl(
+                conn, AddColumn(table, sa.Column(name, type_, nullable=True, server_default=default))
+            )
+            if refused is None:
                 return
-            except sa_exc.DBAPIError as exc:
-                log.warning(
-                    "sink %s: the target refused the default %s of the new column %s of %s (%s); the column is "
-                    "added without it, so rows that existed before it read NULL until they change",
-                    self.name,
-                    default_sql,
-                    name,
-                    target.label,
-                    type(exc.orig).__name__,
-                )
+            log.warning(
+                "sink %s: the target refused the default %s of the new column %s of %s (%s); the column is "
+                "added without it, so rows that existed before it read NULL until they change",
+                self.name,
+                default_sql,
+                name,
+                target.label,
+                type(refused.orig).__name__,
+            )
         conn.execute(AddColumn(table, sa.Column(name, type_, nullable=True)))
+
+    def _refused_ddl(self, conn: sa.Connection, statement: Any) -> sa_exc.DBAPIError | None:
+        """Run a DDL statement the target may refuse, in ``conn``'s transaction; the refusal, or None. On
+        PostgreSQL it runs in a savepoint (a failed statement would abort the transaction); MySQL commits
+        DDL implicitly (no savepoint survives it), and a failed statement there changes nothing."""
+        try:
+            if self.dialect == "postgresql":
+                with conn.begin_nested():
+                    conn.execute(statement)
+            else:
+                conn.execute(statement)
+        except sa_exc.DBAPIError as exc:
+            return exc
+        return None
 
     def _verify(self, conn: sa.Connection, target: _Target) -> None:
         """With ``schema_evolution: none``, make sure the target table exists before the first write."""
