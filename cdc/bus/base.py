@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc.errors import TerminalError
+
 __all__ = [
     "Admin",
     "Batch",
@@ -26,9 +28,19 @@ __all__ = [
     "Producer",
     "TopicPartition",
     "TopicSpec",
+    "fenced_member",
 ]
 
 TopicPartition = tuple[str, int]
+
+
+def fenced_member(what: str) -> TerminalError:
+    """The error of a static group member fenced by another consumer with its ``group.instance.id``
+    (two ``cdc run`` processes of one config with the same ``--instance``), for either client."""
+    return TerminalError(
+        f"{what}: another consumer joined the group with this process's group.instance.id",
+        hint="give every `cdc run` process of this config its own --instance (CDC_INSTANCE_ID)",
+    )
 
 
 @dataclass(slots=True)

@@ -14,7 +14,17 @@ from confluent_kafka import TopicPartition as CKTopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from cdc.bus.base import Admin, Batch, ClientFactory, Consumer, Message, Producer, TopicPartition, TopicSpec
+from cdc.bus.base import (
+    Admin,
+    Batch,
+    ClientFactory,
+    Consumer,
+    Message,
+    Producer,
+    TopicPartition,
+    TopicSpec,
+    fenced_member,
+)
 from cdc.errors import CdcError, ConnectError, ConnectionLostError, PermissionDeniedError, TerminalError
 
 __all__ = ["ConfluentFactory", "translate"]
@@ -42,10 +52,7 @@ def translate(exc: BaseException, what: str) -> CdcError:
         if err.retriable() or err.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT):
             return ConnectionLostError(text)
         if err.code() == KafkaError.FENCED_INSTANCE_ID or "same group.instance.id" in err.str():
-            return TerminalError(
-                f"{what}: another consumer joined the group with this process's group.instance.id",
-                hint="give every `cdc run` process of this config its own --instance (CDC_INSTANCE_ID)",
-            )
+            return fenced_member(what)
         return TerminalError(text)
     return TerminalError(f"{what}: {type(exc).__name__}: {exc}")
 

@@ -14,7 +14,17 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.structs import OffsetAndMetadata
 
-from cdc.bus.base import Admin, Batch, ClientFactory, Consumer, Message, Producer, TopicPartition, TopicSpec
+from cdc.bus.base import (
+    Admin,
+    Batch,
+    ClientFactory,
+    Consumer,
+    Message,
+    Producer,
+    TopicPartition,
+    TopicSpec,
+    fenced_member,
+)
 from cdc.errors import CdcError, ConfigError, ConnectError, ConnectionLostError, PermissionDeniedError, TerminalError
 
 __all__ = ["KafkaPythonFactory", "translate"]
@@ -53,10 +63,7 @@ def translate(exc: BaseException, what: str) -> CdcError:
     if isinstance(exc, (kerrors.KafkaTimeoutError, kerrors.KafkaConnectionError)) or getattr(exc, "retriable", False):
         return ConnectionLostError(text)
     if isinstance(exc, kerrors.FencedInstanceIdError):  # (kafka-python reports it at the next commit, not in poll)
-        return TerminalError(
-            f"{what}: another consumer joined the group with this process's group.instance.id",
-            hint="give every `cdc run` process of this config its own --instance (CDC_INSTANCE_ID)",
-        )
+        return fenced_member(what)
     return TerminalError(text)
 
 
